@@ -1,0 +1,114 @@
+//! The `cge` command line: the TUI by default, headless subcommands for scripting.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use cge::workspace::{self, Workspace, import};
+
+#[derive(Parser)]
+#[command(
+    name = "cge",
+    version,
+    about = "Compound Growth Engine: account health, churn risk and next best actions for Customer Success"
+)]
+#[command(
+    long_about = "Compound Growth Engine: account health, churn risk and next best actions for Customer Success.\n\n\
+    Without a subcommand, cge opens the terminal UI on the workspace."
+)]
+struct Cli {
+    /// The workspace (a SQLite file). Default: workspace.db in the user's data folder.
+    #[arg(long, global = true, env = "CGE_WORKSPACE", value_name = "PATH")]
+    workspace: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import the five contract CSV files (accounts, subscriptions, feature_usage,
+    /// support_tickets, churn_events) from a folder, all or nothing.
+    Import {
+        /// Folder holding accounts.csv, subscriptions.csv, feature_usage.csv,
+        /// support_tickets.csv and churn_events.csv.
+        dir: PathBuf,
+        /// Replace the workspace's data atomically (otherwise a non-empty workspace is refused).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Show the workspace's path, schema version, row counts and date ranges.
+    Info,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(e: &anyhow::Error) {
+    if let Some(errs) = e.downcast_ref::<import::ImportErrors>() {
+        eprint!("error: {errs}");
+        return;
+    }
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+fn workspace_path(cli: &Cli) -> Result<PathBuf> {
+    match &cli.workspace {
+        Some(p) => Ok(p.clone()),
+        None => workspace::default_path(),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let path = workspace_path(&cli)?;
+    match cli.command {
+        Some(Command::Import { dir, replace }) => {
+            let mut ws = Workspace::open(&path)?;
+            let report = import::import_dir(&mut ws, &dir, import::ImportOptions { replace })?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            let verb = if report.replaced {
+                "replaced the data of"
+            } else {
+                "imported into"
+            };
+            println!("{verb} {}", ws.path().display());
+            for (table, rows) in &report.rows {
+                println!("  {table:<16} {rows:>10} rows");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Info) => {
+            let ws = Workspace::open_existing(&path)?;
+            println!("{}", workspace::info::info(&ws)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                eprintln!(
+                    "cge: the interactive view needs a terminal (stdin and stdout are not both a TTY).\n\
+                     For scripting, use the headless subcommands: cge import DIR, cge info. See `cge --help`."
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let ws = Workspace::open(&path)?;
+            cge::tui::run(&ws)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

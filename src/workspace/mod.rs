@@ -1,0 +1,152 @@
+//! The workspace: one SQLite file holding the raw tables and everything cge derives.
+//!
+//! Opening applies connection settings (WAL, foreign keys, busy timeout) and
+//! the numbered migrations recorded in `PRAGMA user_version`.
+
+pub mod contract;
+pub mod dates;
+pub mod import;
+pub mod info;
+mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags};
+
+pub use migrate::SCHEMA_VERSION;
+
+/// How long a second process waits for a busy workspace before giving up.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An open workspace.
+pub struct Workspace {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Workspace {
+    /// Open (creating if needed) the workspace at `path` and bring its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!("cannot create the workspace folder {}", parent.display())
+            })?;
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open workspace {}", path.display()))?;
+        Self::setup(conn, path)
+    }
+
+    /// Open an existing workspace without creating or migrating it (read-only use).
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            bail!(
+                "no workspace at {} (create one with `cge import` or `cge simulate`)",
+                path.display()
+            );
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open workspace {}", path.display()))?;
+        Self::setup(conn, path)
+    }
+
+    fn setup(mut conn: Connection, path: &Path) -> Result<Self> {
+        conn.busy_timeout(busy_timeout())?;
+        // The first real read tells us whether this is a SQLite file at all.
+        let probe: rusqlite::Result<i64> = conn.query_row("PRAGMA user_version", [], |r| r.get(0));
+        if let Err(e) = probe {
+            bail!(
+                "{} is not a usable cge workspace: {e}. Move it aside or pass another --workspace.",
+                path.display()
+            );
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .with_context(|| format!("cannot set WAL mode on {}", path.display()))?;
+        if mode != "wal" {
+            bail!(
+                "{}: expected WAL journal mode, SQLite chose {mode}",
+                path.display()
+            );
+        }
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        migrate::migrate(&mut conn)
+            .with_context(|| format!("cannot migrate workspace {}", path.display()))?;
+        Ok(Workspace {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Number of rows in a table of the workspace.
+    pub fn count(&self, table: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// True when none of the raw tables holds a row.
+    pub fn is_empty(&self) -> Result<bool> {
+        for t in contract::TABLES {
+            if self.count(t.name)? > 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The busy timeout: `CGE_BUSY_TIMEOUT_MS` overrides the default (tests use it).
+pub fn busy_timeout() -> Duration {
+    std::env::var("CGE_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_BUSY_TIMEOUT)
+}
+
+/// The default workspace location: `workspace.db` in the user's data folder.
+pub fn default_path() -> Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "cge")
+        .context("cannot find a home folder for the default workspace; pass --workspace PATH")?;
+    Ok(dirs.data_dir().join("workspace.db"))
+}
+
+/// True when a SQLite error means another process holds the lock.
+pub fn is_busy(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked
+        )
+    })
+}
