@@ -1,0 +1,5 @@
+//! Integration tests, gathered in one crate so polars links once.
+
+mod cli;
+mod import;
+mod support;
