@@ -31,14 +31,26 @@ fn make_csvs(dir: &Path) {
         dir,
         "accounts.csv",
         "account_id,account_name,industry,country,signup_date,referral_source,plan_tier,seats,is_trial,churn_flag",
-        (0..ACCOUNTS).map(|i| format!("A-{i},Company_{i},FinTech,US,{},organic,Pro,{},False,False", date(i), i % 90 + 1)),
+        (0..ACCOUNTS).map(|i| {
+            format!(
+                "A-{i},Company_{i},FinTech,US,{},organic,Pro,{},False,False",
+                date(i),
+                i % 90 + 1
+            )
+        }),
     );
     write(
         dir,
         "subscriptions.csv",
         "subscription_id,account_id,start_date,end_date,plan_tier,seats,mrr_amount,arr_amount,is_trial,upgrade_flag,downgrade_flag,churn_flag,billing_frequency,auto_renew_flag",
         (0..SUBS).map(|i| {
-            format!("S-{i},A-{},{},,Pro,10,{},{},False,False,False,False,monthly,True", i % ACCOUNTS, date(i), i % 900, 12 * (i % 900))
+            format!(
+                "S-{i},A-{},{},,Pro,10,{},{},False,False,False,False,monthly,True",
+                i % ACCOUNTS,
+                date(i),
+                i % 900,
+                12 * (i % 900)
+            )
         }),
     );
     write(
@@ -46,20 +58,40 @@ fn make_csvs(dir: &Path) {
         "feature_usage.csv",
         "usage_id,subscription_id,usage_date,feature_name,usage_count,usage_duration_secs,error_count,is_beta_feature",
         (0..USAGE).map(|i| {
-            format!("U-{i},S-{},{},feature_{},{},{},{},False", i % SUBS, date(i), i % 40 + 1, i % 27, i % 12_000, i % 3)
+            format!(
+                "U-{i},S-{},{},feature_{},{},{},{},False",
+                i % SUBS,
+                date(i),
+                i % 40 + 1,
+                i % 27,
+                i % 12_000,
+                i % 3
+            )
         }),
     );
     write(
         dir,
         "support_tickets.csv",
         "ticket_id,account_id,submitted_at,closed_at,resolution_time_hours,priority,first_response_time_minutes,satisfaction_score,escalation_flag",
-        (0..ACCOUNTS * 4).map(|i| format!("T-{i},A-{},{},{} 03:00:00,27.0,high,74,4.0,False", i % ACCOUNTS, date(i), date(i))),
+        (0..ACCOUNTS * 4).map(|i| {
+            format!(
+                "T-{i},A-{},{},{} 03:00:00,27.0,high,74,4.0,False",
+                i % ACCOUNTS,
+                date(i),
+                date(i)
+            )
+        }),
     );
     write(
         dir,
         "churn_events.csv",
         "churn_event_id,account_id,churn_date,reason_code,refund_amount_usd,preceding_upgrade_flag,preceding_downgrade_flag,is_reactivation,feedback_text",
-        (0..300).map(|i| format!("C-{i},A-{i},{},pricing,0.0,False,False,False,too expensive", date(i))),
+        (0..300).map(|i| {
+            format!(
+                "C-{i},A-{i},{},pricing,0.0,False,False,False,too expensive",
+                date(i)
+            )
+        }),
     );
 }
 

@@ -7,7 +7,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use cge::simulate::{self, SimConfig};
 use cge::workspace::{self, Workspace, import};
+
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("expected a date YYYY-MM-DD, got {s:?}"))
+}
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +43,33 @@ enum Command {
         /// support_tickets.csv and churn_events.csv.
         dir: PathBuf,
         /// Replace the workspace's data atomically (otherwise a non-empty workspace is refused).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Simulate a B2B SaaS company's accounts into the workspace (deterministic for a seed and as-of date).
+    Simulate {
+        /// Number of accounts.
+        #[arg(long, default_value_t = 500)]
+        accounts: usize,
+        /// Random seed: the same seed, size and as-of date give identical tables.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The last day of the simulated history (YYYY-MM-DD).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        as_of: chrono::NaiveDate,
+        /// Number of CSMs who own the accounts.
+        #[arg(long, default_value_t = 8)]
+        csms: usize,
+        /// Average subscriptions per account.
+        #[arg(long, default_value_t = 10.0)]
+        subscriptions_per_account: f64,
+        /// Average usage rows per account.
+        #[arg(long, default_value_t = 50.0)]
+        usage_per_account: f64,
+        /// Average support tickets per account.
+        #[arg(long, default_value_t = 4.0)]
+        tickets_per_account: f64,
+        /// Overwrite a workspace that already holds data.
         #[arg(long)]
         replace: bool,
     },
@@ -93,6 +126,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Simulate {
+            accounts,
+            seed,
+            as_of,
+            csms,
+            subscriptions_per_account,
+            usage_per_account,
+            tickets_per_account,
+            replace,
+        }) => {
+            let mut ws = Workspace::open(&path)?;
+            let mut cfg = SimConfig::new(accounts, seed, as_of);
+            cfg.csms = csms;
+            cfg.subscriptions_per_account = subscriptions_per_account;
+            cfg.usage_rows_per_account = usage_per_account;
+            cfg.tickets_per_account = tickets_per_account;
+            let r = simulate::simulate(&mut ws, &cfg, replace)?;
+            println!(
+                "simulated {} accounts into {} (seed {seed}, as of {as_of})",
+                r.accounts,
+                ws.path().display()
+            );
+            println!(
+                "  {} subscriptions, {} usage rows, {} tickets, {} churn events; {} accounts churned",
+                r.subscriptions, r.usage, r.tickets, r.churn_events, r.churned_accounts
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Info) => {
             let ws = Workspace::open_existing(&path)?;
             println!("{}", workspace::info::info(&ws)?);
@@ -102,7 +163,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 eprintln!(
                     "cge: the interactive view needs a terminal (stdin and stdout are not both a TTY).\n\
-                     For scripting, use the headless subcommands: cge import DIR, cge info. See `cge --help`."
+                     For scripting, use the headless subcommands: cge simulate, cge import DIR, cge info. See `cge --help`."
                 );
                 return Ok(ExitCode::from(2));
             }

@@ -1,1 +1,3 @@
-//! (issue pending)
+//! Churn, cross-sell and escalation models and how they are evaluated.
+
+pub mod metrics;

@@ -151,6 +151,7 @@ pub fn import_dir(ws: &mut Workspace, dir: &Path, opts: ImportOptions) -> Result
         .into());
     }
     if non_empty {
+        super::clear_derived(&tx)?;
         for t in TABLES.iter().rev() {
             tx.execute(&format!("DELETE FROM {}", t.name), [])?;
         }

@@ -4,9 +4,10 @@ use anyhow::{Result, bail};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../assets/sql/migrations/0001_raw_tables.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../assets/sql/migrations/0001_raw_tables.sql"),
+    include_str!("../../assets/sql/migrations/0002_signals_truth_meta.sql"),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

@@ -124,6 +124,32 @@ impl Workspace {
     }
 }
 
+/// Tables derived from (or simulated alongside) the raw tables, children first.
+/// They are emptied whenever the raw data is replaced.
+pub const DERIVED_TABLES: [&str; 2] = ["sim_truth", "account_signals"];
+
+/// Empty the derived tables and the metadata that describes the old data.
+pub fn clear_derived(conn: &Connection) -> Result<()> {
+    for t in DERIVED_TABLES {
+        conn.execute(&format!("DELETE FROM {t}"), [])?;
+    }
+    conn.execute("DELETE FROM meta", [])?;
+    Ok(())
+}
+
+/// Read a metadata value.
+pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])?;
+    Ok(())
+}
+
 /// The busy timeout: `CGE_BUSY_TIMEOUT_MS` overrides the default (tests use it).
 pub fn busy_timeout() -> Duration {
     std::env::var("CGE_BUSY_TIMEOUT_MS")

@@ -9,7 +9,7 @@ fn help_on_every_subcommand() {
     let top = cge(&ws, &["--help"]);
     assert!(top.status.success());
     let text = stdout(&top);
-    for sub in ["import", "info"] {
+    for sub in ["import", "info", "simulate"] {
         assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
         let out = cge(&ws, &[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help");
@@ -17,7 +17,10 @@ fn help_on_every_subcommand() {
     }
     assert!(stdout(&cge(&ws, &["import", "--help"])).contains("--replace"));
     let v = cge(&ws, &["--version"]);
-    assert_eq!(stdout(&v).trim(), format!("cge {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&v).trim(),
+        format!("cge {}", env!("CARGO_PKG_VERSION"))
+    );
     assert!(!ws.exists(), "help must not create a workspace");
 }
 

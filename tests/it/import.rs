@@ -23,7 +23,7 @@ fn valid_fixture_imports_and_info_reports_it() {
     let out = cge(&ws, &["info"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("schema version  1"), "{text}");
+    assert!(text.contains("schema version  2"), "{text}");
     for line in [
         "accounts                    4  2023-06-01 .. 2024-11-20",
         "subscriptions               6  2023-06-01 .. 2024-11-20",
@@ -44,27 +44,44 @@ fn stored_types_follow_the_contract() {
     import_ok(&ws, &fixture("import/valid"));
     let conn = Connection::open(&ws).unwrap();
     let (name, trial, seats): (String, i64, i64) = conn
-        .query_row("SELECT account_name, is_trial, seats FROM accounts WHERE account_id = 'A-3'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT account_name, is_trial, seats FROM accounts WHERE account_id = 'A-3'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap();
     assert_eq!((name.as_str(), trial, seats), ("Initech", 1, 3));
-    let quoted: String =
-        conn.query_row("SELECT account_name FROM accounts WHERE account_id = 'A-1'", [], |r| r.get(0)).unwrap();
+    let quoted: String = conn
+        .query_row(
+            "SELECT account_name FROM accounts WHERE account_id = 'A-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(quoted, "Acme, Inc.");
     let (mrr_type, end): (String, Option<String>) = conn
-        .query_row("SELECT typeof(mrr_amount), end_date FROM subscriptions WHERE subscription_id = 'S-1'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT typeof(mrr_amount), end_date FROM subscriptions WHERE subscription_id = 'S-1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((mrr_type.as_str(), end), ("real", None));
     // Usage ids repeat on different subscriptions in real data: both rows are kept.
-    let dup: i64 = conn.query_row("SELECT count(*) FROM feature_usage WHERE usage_id = 'U-5'", [], |r| r.get(0)).unwrap();
+    let dup: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM feature_usage WHERE usage_id = 'U-5'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(dup, 2);
     let open: (Option<String>, Option<f64>) = conn
-        .query_row("SELECT closed_at, satisfaction_score FROM support_tickets WHERE ticket_id = 'T-3'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT closed_at, satisfaction_score FROM support_tickets WHERE ticket_id = 'T-3'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!(open, (None, None));
 }
@@ -78,11 +95,21 @@ fn tolerated_variants_give_the_same_data() {
     let plain = tmp.path().join("plain.db");
     let messy = tmp.path().join("messy.db");
     import_ok(&plain, &fixture("import/valid"));
-    let out = cge(&messy, &["import", fixture("import/variants").to_str().unwrap()]);
+    let out = cge(
+        &messy,
+        &["import", fixture("import/variants").to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("accounts.csv: ignored unknown column legacy_notes"), "{err}");
-    assert_eq!(err.matches("ignored unknown column legacy_notes").count(), 5, "{err}");
+    assert!(
+        err.contains("accounts.csv: ignored unknown column legacy_notes"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("ignored unknown column legacy_notes").count(),
+        5,
+        "{err}"
+    );
     assert_eq!(dump(&plain), dump(&messy));
 }
 
@@ -109,7 +136,15 @@ fn owner_column_is_imported_when_present() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(owners, vec![Some("dana".into()), None, Some("lee".into()), Some("lee".into())]);
+    assert_eq!(
+        owners,
+        vec![
+            Some("dana".into()),
+            None,
+            Some("lee".into()),
+            Some("lee".into())
+        ]
+    );
     assert!(cge(&ws, &["info"]).status.success());
     assert!(stdout(&cge(&ws, &["info"])).contains("account owners (CSMs)          2"));
 }
@@ -142,14 +177,19 @@ fn rejected(name: &str, expected: &[&str]) -> String {
 
 #[test]
 fn missing_column_is_named() {
-    rejected("missing_column", &["accounts.csv line 1: missing required column \"signup_date\""]);
+    rejected(
+        "missing_column",
+        &["accounts.csv line 1: missing required column \"signup_date\""],
+    );
 }
 
 #[test]
 fn bad_date_names_file_line_and_column() {
     rejected(
         "bad_date",
-        &["subscriptions.csv line 3, column 3 (start_date): expected a date YYYY-MM-DD, found \"2024-02-30\""],
+        &[
+            "subscriptions.csv line 3, column 3 (start_date): expected a date YYYY-MM-DD, found \"2024-02-30\"",
+        ],
     );
 }
 
@@ -157,7 +197,9 @@ fn bad_date_names_file_line_and_column() {
 fn bad_number_names_file_line_and_column() {
     rejected(
         "bad_number",
-        &["feature_usage.csv line 4, column 5 (usage_count): expected a whole number, found \"many\""],
+        &[
+            "feature_usage.csv line 4, column 5 (usage_count): expected a whole number, found \"many\"",
+        ],
     );
 }
 
@@ -165,11 +207,15 @@ fn bad_number_names_file_line_and_column() {
 fn duplicate_ids_are_rejected() {
     rejected(
         "duplicate_account",
-        &["accounts.csv line 5, column 1 (account_id): duplicate account_id \"A-2\": ids must be unique"],
+        &[
+            "accounts.csv line 5, column 1 (account_id): duplicate account_id \"A-2\": ids must be unique",
+        ],
     );
     rejected(
         "duplicate_subscription",
-        &["subscriptions.csv line 7, column 1 (subscription_id): duplicate subscription_id \"S-5\""],
+        &[
+            "subscriptions.csv line 7, column 1 (subscription_id): duplicate subscription_id \"S-5\"",
+        ],
     );
 }
 
@@ -188,13 +234,22 @@ fn dangling_references_are_rejected_in_every_table() {
 
 #[test]
 fn ragged_row_is_rejected() {
-    rejected("ragged", &["churn_events.csv line 3: expected 9 fields like the header, found 8"]);
+    rejected(
+        "ragged",
+        &["churn_events.csv line 3: expected 9 fields like the header, found 8"],
+    );
 }
 
 #[test]
 fn errors_are_collected_up_to_a_limit() {
-    let err = rejected("many_errors", &["feature_usage.csv line 9, column 3 (usage_date)"]);
-    assert!(err.contains("import rejected: 20 errors (stopped after the first ones)"), "{err}");
+    let err = rejected(
+        "many_errors",
+        &["feature_usage.csv line 9, column 3 (usage_date)"],
+    );
+    assert!(
+        err.contains("import rejected: 20 errors (stopped after the first ones)"),
+        "{err}"
+    );
     assert_eq!(err.matches("feature_usage.csv line").count(), 20, "{err}");
 }
 
@@ -205,11 +260,22 @@ fn non_empty_workspace_needs_replace() {
     import_ok(&ws, &fixture("import/valid"));
     let out = cge(&ws, &["import", fixture("import/valid").to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("already holds data (4 accounts, 6 subscriptions"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already holds data (4 accounts, 6 subscriptions"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("pass --replace"));
 
     // --replace swaps in the new data: the variants hold the same rows.
-    let out = cge(&ws, &["import", "--replace", fixture("import/variants").to_str().unwrap()]);
+    let out = cge(
+        &ws,
+        &[
+            "import",
+            "--replace",
+            fixture("import/variants").to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("replaced the data of"));
     assert_eq!(counts(&ws), vec![4, 6, 7, 4, 2]);
@@ -236,25 +302,45 @@ fn missing_folder_and_missing_file_are_clear() {
     let ws = tmp.path().join("ws.db");
     let out = cge(&ws, &["import", tmp.path().join("nope").to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("is not a folder holding the five CSV files"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a folder holding the five CSV files"),
+        "{}",
+        stderr(&out)
+    );
 
     let dir = overlay("bad_date");
     std::fs::remove_file(dir.path().join("churn_events.csv")).unwrap();
     let out = cge(&ws, &["import", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("churn_events.csv: cannot read the file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("churn_events.csv: cannot read the file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn corrupt_or_missing_workspace_is_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let junk = tmp.path().join("junk.db");
-    std::fs::write(&junk, b"this is not a database, just some text that fills a page.".repeat(100)).unwrap();
+    std::fs::write(
+        &junk,
+        b"this is not a database, just some text that fills a page.".repeat(100),
+    )
+    .unwrap();
     let before = std::fs::read(&junk).unwrap();
     let out = cge(&junk, &["info"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("is not a usable cge workspace"), "{}", stderr(&out));
-    assert_eq!(std::fs::read(&junk).unwrap(), before, "the file was touched");
+    assert!(
+        stderr(&out).contains("is not a usable cge workspace"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(&junk).unwrap(),
+        before,
+        "the file was touched"
+    );
 
     let out = cge(&tmp.path().join("absent.db"), &["info"]);
     assert!(!out.status.success());
@@ -267,8 +353,14 @@ fn second_process_fails_cleanly_while_the_workspace_is_locked() {
     let ws = tmp.path().join("ws.db");
     Workspace::open(&ws).unwrap();
     let mut holder = Connection::open(&ws).unwrap();
-    let tx = holder.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
-    let out = cge_env(&ws, &["import", fixture("import/valid").to_str().unwrap()], &[("CGE_BUSY_TIMEOUT_MS", "300")]);
+    let tx = holder
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let out = cge_env(
+        &ws,
+        &["import", fixture("import/valid").to_str().unwrap()],
+        &[("CGE_BUSY_TIMEOUT_MS", "300")],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("cannot write to the workspace"), "{err}");
@@ -284,7 +376,9 @@ fn second_process_waits_for_the_lock_to_be_released() {
     let ws = tmp.path().join("ws.db");
     Workspace::open(&ws).unwrap();
     let mut holder = Connection::open(&ws).unwrap();
-    let tx = holder.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+    let tx = holder
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cge"))
         .arg("--workspace")
         .arg(&ws)
@@ -294,7 +388,10 @@ fn second_process_waits_for_the_lock_to_be_released() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    assert!(child.try_wait().unwrap().is_none(), "the importer should be waiting on the lock");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the importer should be waiting on the lock"
+    );
     tx.commit().unwrap();
     let status = child.wait().unwrap();
     assert!(status.success());

@@ -6,13 +6,18 @@ use std::process::{Command, Output};
 use rusqlite::Connection;
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// A temp folder holding the valid import fixture with the files of `bad/<name>` laid over it.
 pub fn overlay(bad: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for src in [fixture("import/valid"), fixture(&format!("import/bad/{bad}"))] {
+    for src in [
+        fixture("import/valid"),
+        fixture(&format!("import/bad/{bad}")),
+    ] {
         for entry in std::fs::read_dir(&src).unwrap() {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
@@ -28,7 +33,10 @@ pub fn cge(workspace: &Path, args: &[&str]) -> Output {
 
 pub fn cge_env(workspace: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cge"));
-    cmd.arg("--workspace").arg(workspace).args(args).env_remove("CGE_WORKSPACE");
+    cmd.arg("--workspace")
+        .arg(workspace)
+        .args(args)
+        .env_remove("CGE_WORKSPACE");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -43,13 +51,22 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-pub const RAW_TABLES: [&str; 5] = ["accounts", "subscriptions", "feature_usage", "support_tickets", "churn_events"];
+pub const RAW_TABLES: [&str; 5] = [
+    "accounts",
+    "subscriptions",
+    "feature_usage",
+    "support_tickets",
+    "churn_events",
+];
 
 pub fn counts(ws: &Path) -> Vec<i64> {
     let conn = Connection::open(ws).unwrap();
     RAW_TABLES
         .iter()
-        .map(|t| conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).unwrap())
+        .map(|t| {
+            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap()
+        })
         .collect()
 }
 
@@ -58,7 +75,9 @@ pub fn dump(ws: &Path) -> String {
     let conn = Connection::open(ws).unwrap();
     let mut out = String::new();
     for t in RAW_TABLES {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {t} ORDER BY rowid")).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {t} ORDER BY rowid"))
+            .unwrap();
         let n = stmt.column_count();
         let mut rows = stmt.query([]).unwrap();
         while let Some(r) = rows.next().unwrap() {
