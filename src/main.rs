@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use cge::features;
 use cge::simulate::{self, SimConfig};
 use cge::workspace::{self, Workspace, import};
 
@@ -72,6 +73,15 @@ enum Command {
         /// Overwrite a workspace that already holds data.
         #[arg(long)]
         replace: bool,
+    },
+    /// Build the golden record (point-in-time health features per account) and print a summary.
+    Features {
+        /// Use data up to and including this date (default: the workspace's data date).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Print the feature dictionary as Markdown instead (no workspace needed).
+        #[arg(long)]
+        dictionary: bool,
     },
     /// Show the workspace's path, schema version, row counts and date ranges.
     Info,
@@ -154,6 +164,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Features {
+            dictionary: true, ..
+        }) => {
+            print!("{}", features::dictionary::markdown());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Features { as_of, .. }) => {
+            let mut ws = Workspace::open_existing(&path)?;
+            let as_of = match as_of {
+                Some(d) => d,
+                None => features::default_as_of(&ws)?,
+            };
+            let started = std::time::Instant::now();
+            let gr = features::build(&mut ws, as_of)?;
+            print!("{}", features::summary(&gr)?);
+            eprintln!("built in {:.2} s", started.elapsed().as_secs_f64());
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Info) => {
             let ws = Workspace::open_existing(&path)?;
             println!("{}", workspace::info::info(&ws)?);
@@ -163,7 +191,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 eprintln!(
                     "cge: the interactive view needs a terminal (stdin and stdout are not both a TTY).\n\
-                     For scripting, use the headless subcommands: cge simulate, cge import DIR, cge info. See `cge --help`."
+                     For scripting, use the headless subcommands: cge simulate, cge import DIR, cge features, cge info. See `cge --help`."
                 );
                 return Ok(ExitCode::from(2));
             }

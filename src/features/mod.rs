@@ -1,1 +1,266 @@
-//! (issue pending)
+//! The golden record: point-in-time account health features, one row per account per as-of date.
+//!
+//! Built by `assets/sql/golden_record.sql` (named CTE stages, the as-of date a bound
+//! parameter) over the usage windows from [`usage`] (polars), materialized into the
+//! `golden_record` table and loaded into a polars [`DataFrame`].
+
+pub mod dictionary;
+pub mod usage;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use polars::prelude::*;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::workspace::{self, Workspace};
+use dictionary::Kind;
+
+pub const GOLDEN_SQL: &str = include_str!("../../assets/sql/golden_record.sql");
+
+/// The golden record for one as-of date.
+#[derive(Debug, Clone)]
+pub struct GoldenRecord {
+    pub as_of: NaiveDate,
+    /// Identity columns and every dictionary feature, one row per account, by account_id.
+    pub frame: DataFrame,
+}
+
+impl GoldenRecord {
+    pub fn len(&self) -> usize {
+        self.frame.height()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frame.height() == 0
+    }
+}
+
+fn date_str(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Create `golden_record` from the dictionary, or recreate it when the dictionary changed
+/// (it is a cache of derived data: rebuilding loses nothing).
+pub fn ensure_table(conn: &Connection) -> Result<()> {
+    let want: Vec<(String, String)> = std::iter::once(("as_of".to_string(), "TEXT".to_string()))
+        .chain(
+            dictionary::columns()
+                .into_iter()
+                .map(|(n, k)| (n.to_string(), k.sql_type().to_string())),
+        )
+        .collect();
+    let mut stmt =
+        conn.prepare("SELECT name, type FROM pragma_table_info('golden_record') ORDER BY cid")?;
+    let have: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    if have == want {
+        return Ok(());
+    }
+    let cols: Vec<String> = want.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS golden_record;
+         CREATE TABLE golden_record ({}, PRIMARY KEY (as_of, account_id)) WITHOUT ROWID;",
+        cols.join(", ")
+    ))?;
+    Ok(())
+}
+
+/// The column names the golden-record SQL must produce, in order.
+pub fn expected_sql_columns() -> Vec<&'static str> {
+    std::iter::once("as_of")
+        .chain(dictionary::columns().into_iter().map(|(n, _)| n))
+        .collect()
+}
+
+/// Check that the SQL's output columns are exactly the dictionary's.
+pub fn check_sql_columns(conn: &Connection) -> Result<()> {
+    usage_temp_table(conn)?;
+    let stmt = conn
+        .prepare(GOLDEN_SQL)
+        .context("golden_record.sql does not prepare")?;
+    let got: Vec<&str> = stmt.column_names().collect();
+    let want = expected_sql_columns();
+    if got != want {
+        let missing: Vec<&&str> = want.iter().filter(|c| !got.contains(c)).collect();
+        let extra: Vec<&&str> = got.iter().filter(|c| !want.contains(c)).collect();
+        bail!(
+            "golden_record.sql columns differ from the feature dictionary (missing {missing:?}, extra {extra:?}, or out of order)"
+        );
+    }
+    Ok(())
+}
+
+fn usage_temp_table(conn: &Connection) -> Result<()> {
+    // The SQL joins temp.usage_window; it must exist before the statement prepares.
+    usage::fill_temp_table_empty(conn)
+}
+
+/// The default as-of date of a workspace: its recorded data date, else the latest date in the data.
+pub fn default_as_of(ws: &Workspace) -> Result<NaiveDate> {
+    if let Some(d) = workspace::meta(ws.conn(), "data_as_of")? {
+        return NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+            .with_context(|| format!("meta data_as_of {d:?}"));
+    }
+    let latest: Option<String> = ws.conn().query_row(
+        "SELECT max(d) FROM (SELECT max(usage_date) AS d FROM feature_usage
+                             UNION ALL SELECT max(submitted_at) FROM support_tickets
+                             UNION ALL SELECT max(start_date) FROM subscriptions
+                             UNION ALL SELECT max(signup_date) FROM accounts)",
+        [],
+        |r| r.get(0),
+    )?;
+    match latest {
+        Some(d) => Ok(NaiveDate::parse_from_str(&d[..10], "%Y-%m-%d")?),
+        None => bail!("the workspace holds no data yet: import or simulate some first"),
+    }
+}
+
+/// Build the golden record for `as_of`, store it in `golden_record`, and return it.
+pub fn build(ws: &mut Workspace, as_of: NaiveDate) -> Result<GoldenRecord> {
+    let as_of_s = date_str(as_of);
+    let conn = ws.conn_mut();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    ensure_table(&tx)?;
+    usage::fill_temp_table(&tx, &as_of_s)?;
+    check_sql_columns_prepared(&tx)?;
+    tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [&as_of_s])?;
+    let cols = expected_sql_columns().join(", ");
+    tx.execute(
+        &format!("INSERT INTO golden_record ({cols}) {GOLDEN_SQL}"),
+        rusqlite::named_params! {":as_of": as_of_s},
+    )
+    .context("building the golden record")?;
+    workspace::set_meta(&tx, "golden_record.as_of", &as_of_s)?;
+    tx.commit()?;
+    load(ws, as_of)?.context("the golden record vanished after it was built")
+}
+
+fn check_sql_columns_prepared(conn: &Connection) -> Result<()> {
+    let stmt = conn.prepare_cached(GOLDEN_SQL)?;
+    if stmt.column_names().collect::<Vec<_>>() != expected_sql_columns() {
+        drop(stmt);
+        return check_sql_columns(conn);
+    }
+    Ok(())
+}
+
+/// The as-of date of the last built golden record, if any.
+pub fn last_built(ws: &Workspace) -> Result<Option<NaiveDate>> {
+    Ok(workspace::meta(ws.conn(), "golden_record.as_of")?
+        .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
+}
+
+/// Load a stored golden record into a polars frame (`None` if it was never built).
+pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
+    let conn = ws.conn();
+    ensure_table(conn)?;
+    let as_of_s = date_str(as_of);
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM golden_record WHERE as_of = ?1)",
+        [&as_of_s],
+        |r| r.get(0),
+    )?;
+    let built = workspace::meta(conn, "golden_record.as_of")?.as_deref() == Some(as_of_s.as_str());
+    if !exists && !built {
+        return Ok(None);
+    }
+    let columns = dictionary::columns();
+    let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM golden_record WHERE as_of = ?1 ORDER BY account_id",
+        names.join(", ")
+    ))?;
+    enum Buf {
+        Text(Vec<Option<String>>),
+        Int(Vec<Option<i64>>),
+        Real(Vec<Option<f64>>),
+    }
+    let mut bufs: Vec<Buf> = columns
+        .iter()
+        .map(|(_, k)| match k {
+            Kind::Text => Buf::Text(Vec::new()),
+            Kind::Int | Kind::Flag => Buf::Int(Vec::new()),
+            Kind::Real => Buf::Real(Vec::new()),
+        })
+        .collect();
+    let mut rows = stmt.query([&as_of_s])?;
+    let mut height = 0;
+    while let Some(r) = rows.next()? {
+        for (i, b) in bufs.iter_mut().enumerate() {
+            match b {
+                Buf::Text(v) => v.push(r.get(i)?),
+                Buf::Int(v) => v.push(r.get(i)?),
+                Buf::Real(v) => v.push(r.get(i)?),
+            }
+        }
+        height += 1;
+    }
+    let cols: Vec<Column> = names
+        .iter()
+        .zip(bufs)
+        .map(|(n, b)| match b {
+            Buf::Text(v) => Column::new((*n).into(), v),
+            Buf::Int(v) => Column::new((*n).into(), v),
+            Buf::Real(v) => Column::new((*n).into(), v),
+        })
+        .collect();
+    Ok(Some(GoldenRecord {
+        as_of,
+        frame: DataFrame::new(height, cols)?,
+    }))
+}
+
+/// A short headless summary: counts by lifecycle status and each numeric feature's spread.
+pub fn summary(gr: &GoldenRecord) -> Result<String> {
+    let df = &gr.frame;
+    let status = df.column("lifecycle_status")?.str()?;
+    let count = |s: &str| status.iter().filter(|v| *v == Some(s)).count();
+    let mut out = format!(
+        "golden record as of {}: {} accounts ({} active, {} churned before the as-of date, {} without a subscription yet); {} features\n\n",
+        gr.as_of,
+        df.height(),
+        count("active"),
+        count("churned"),
+        count("no_subscription"),
+        dictionary::FEATURES.len()
+    );
+    out.push_str(&format!(
+        "{:<28} {:>8} {:>12} {:>12} {:>12}\n",
+        "feature", "filled", "min", "mean", "max"
+    ));
+    for f in dictionary::FEATURES {
+        let c = df.column(f.name)?;
+        if f.kind == Kind::Text {
+            let s = c.str()?;
+            let mut counts: Vec<(String, usize)> = Vec::new();
+            for v in s.iter().flatten() {
+                match counts.iter_mut().find(|(k, _)| k == v) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((v.to_string(), 1)),
+                }
+            }
+            counts.sort();
+            let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            out.push_str(&format!(
+                "{:<28} {:>8}   {}\n",
+                f.name,
+                c.len() - c.null_count(),
+                parts.join(", ")
+            ));
+            continue;
+        }
+        let s = c.cast(&DataType::Float64)?;
+        let s = s.f64()?;
+        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.2}"));
+        out.push_str(&format!(
+            "{:<28} {:>8} {:>12} {:>12} {:>12}\n",
+            f.name,
+            s.len() - s.null_count(),
+            fmt(s.min()),
+            fmt(s.mean()),
+            fmt(s.max())
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,213 @@
+//! The usage windows of the golden record, computed in polars.
+//!
+//! SQLite would scan millions of usage rows once per window; here the rows of the
+//! last [`WINDOW_DAYS`] days are read once (through the usage_date index) and
+//! every window is one pass of a polars group-by. The result goes into the temp
+//! table `usage_window` that the golden-record SQL joins.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+use rusqlite::Connection;
+
+/// Days of usage the windows need (30-day trend = last 30 vs the 30 before; last activity).
+pub const WINDOW_DAYS: i64 = 90;
+
+const CREATE: &str = "CREATE TEMP TABLE IF NOT EXISTS usage_window (
+    account_id TEXT PRIMARY KEY NOT NULL,
+    avg_daily_usage_count REAL, usage_velocity_7day REAL, usage_velocity_30day REAL,
+    active_days_30d INTEGER, feature_breadth INTEGER, usage_minutes_30d REAL,
+    error_rate REAL, last_usage_age INTEGER)";
+
+/// Raw usage rows of the window, with interned account and feature ids.
+struct Rows {
+    account: Vec<u32>,
+    age: Vec<i32>,
+    feature: Vec<u32>,
+    count: Vec<i64>,
+    duration: Vec<i64>,
+    errors: Vec<i64>,
+    account_ids: Vec<String>,
+}
+
+fn read_rows(conn: &Connection, as_of: &str) -> Result<Rows> {
+    let as_of_day = chrono::NaiveDate::parse_from_str(as_of, "%Y-%m-%d")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.account_id, u.usage_date, u.feature_name, u.usage_count, u.usage_duration_secs, u.error_count
+         FROM feature_usage u JOIN subscriptions s ON s.subscription_id = u.subscription_id
+         WHERE u.usage_date > date(?1, ?2) AND u.usage_date <= ?1",
+    )?;
+    let mut rows = Rows {
+        account: Vec::new(),
+        age: Vec::new(),
+        feature: Vec::new(),
+        count: Vec::new(),
+        duration: Vec::new(),
+        errors: Vec::new(),
+        account_ids: Vec::new(),
+    };
+    let mut accounts: HashMap<String, u32> = HashMap::new();
+    let mut features: HashMap<String, u32> = HashMap::new();
+    // Few distinct dates: parse each once.
+    let mut ages: HashMap<String, i32> = HashMap::new();
+    let mut q = stmt.query(rusqlite::params![as_of, format!("-{WINDOW_DAYS} days")])?;
+    while let Some(r) = q.next()? {
+        let acc = r.get_ref(0)?.as_str()?;
+        let id = match accounts.get(acc) {
+            Some(&i) => i,
+            None => {
+                let i = rows.account_ids.len() as u32;
+                accounts.insert(acc.to_string(), i);
+                rows.account_ids.push(acc.to_string());
+                i
+            }
+        };
+        let date = r.get_ref(1)?.as_str()?;
+        let age = match ages.get(date) {
+            Some(&a) => a,
+            None => {
+                let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                    .with_context(|| format!("feature_usage.usage_date {date:?} is not a date"))?;
+                let a = (as_of_day - d).num_days() as i32;
+                ages.insert(date.to_string(), a);
+                a
+            }
+        };
+        let fname = r.get_ref(2)?.as_str()?;
+        let next = features.len() as u32;
+        let f = *features.entry(fname.to_string()).or_insert(next);
+        rows.account.push(id);
+        rows.age.push(age);
+        rows.feature.push(f);
+        rows.count.push(r.get(3)?);
+        rows.duration.push(r.get(4)?);
+        rows.errors.push(r.get(5)?);
+    }
+    Ok(rows)
+}
+
+/// Per-account usage windows as a polars frame (one row per account with usage in the window).
+pub fn windows(conn: &Connection, as_of: &str) -> Result<(DataFrame, Vec<String>)> {
+    let rows = read_rows(conn, as_of)?;
+    let n = rows.account.len();
+    let df = DataFrame::new(
+        n,
+        vec![
+            Column::new("account".into(), rows.account),
+            Column::new("age".into(), rows.age),
+            Column::new("feature".into(), rows.feature),
+            Column::new("count".into(), rows.count),
+            Column::new("duration".into(), rows.duration),
+            Column::new("errors".into(), rows.errors),
+        ],
+    )?;
+    let age = || col("age");
+    let within = |lo: i32, hi: i32| age().gt_eq(lit(lo)).and(age().lt(lit(hi)));
+    let last30 = || within(0, 30);
+    let sum_in =
+        |c: &str, lo: i32, hi: i32| col(c).filter(within(lo, hi)).sum().cast(DataType::Float64);
+    // Relative change of a window against the one before it; no usage in either is no change.
+    let velocity = |recent: &str, prior: &str| {
+        (col(recent) - col(prior))
+            / when(col(prior).gt(lit(1.0)))
+                .then(col(prior))
+                .otherwise(lit(1.0))
+    };
+    let out = df
+        .lazy()
+        .group_by([col("account")])
+        .agg([
+            sum_in("count", 0, 7).alias("c7"),
+            sum_in("count", 7, 14).alias("p7"),
+            sum_in("count", 0, 30).alias("c30"),
+            sum_in("count", 30, 60).alias("p30"),
+            col("age")
+                .filter(last30())
+                .n_unique()
+                .cast(DataType::Int64)
+                .alias("active_days_30d"),
+            col("feature")
+                .filter(last30())
+                .n_unique()
+                .cast(DataType::Int64)
+                .alias("feature_breadth"),
+            sum_in("duration", 0, 30).alias("secs30"),
+            sum_in("errors", 0, 30).alias("e30"),
+            col("age")
+                .min()
+                .cast(DataType::Int64)
+                .alias("last_usage_age"),
+        ])
+        .with_columns([
+            (col("c30") / lit(30.0)).alias("avg_daily_usage_count"),
+            velocity("c7", "p7").alias("usage_velocity_7day"),
+            velocity("c30", "p30").alias("usage_velocity_30day"),
+            (col("secs30") / lit(60.0)).alias("usage_minutes_30d"),
+            when(col("c30").gt(lit(0.0)))
+                .then(col("e30") / col("c30"))
+                .otherwise(lit(NULL))
+                .alias("error_rate"),
+        ])
+        .select([
+            col("account"),
+            col("avg_daily_usage_count"),
+            col("usage_velocity_7day"),
+            col("usage_velocity_30day"),
+            col("active_days_30d"),
+            col("feature_breadth"),
+            col("usage_minutes_30d"),
+            col("error_rate").cast(DataType::Float64),
+            col("last_usage_age"),
+        ])
+        .sort(["account"], Default::default())
+        .collect()?;
+    Ok((out, rows.account_ids))
+}
+
+/// Create `temp.usage_window` empty (so the golden-record SQL prepares).
+pub fn fill_temp_table_empty(conn: &Connection) -> Result<()> {
+    conn.execute(CREATE, [])?;
+    conn.execute("DELETE FROM temp.usage_window", [])?;
+    Ok(())
+}
+
+/// Compute the windows and load them into `temp.usage_window`.
+pub fn fill_temp_table(conn: &Connection, as_of: &str) -> Result<usize> {
+    fill_temp_table_empty(conn)?;
+    let (df, ids) = windows(conn, as_of)?;
+    let account = df.column("account")?.u32()?;
+    let f64s = |name: &str| -> Result<&Float64Chunked> { Ok(df.column(name)?.f64()?) };
+    let i64s = |name: &str| -> Result<&Int64Chunked> { Ok(df.column(name)?.i64()?) };
+    let (avg, v7, v30, mins, err) = (
+        f64s("avg_daily_usage_count")?,
+        f64s("usage_velocity_7day")?,
+        f64s("usage_velocity_30day")?,
+        f64s("usage_minutes_30d")?,
+        f64s("error_rate")?,
+    );
+    let (days, breadth, last) = (
+        i64s("active_days_30d")?,
+        i64s("feature_breadth")?,
+        i64s("last_usage_age")?,
+    );
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO temp.usage_window VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let round = |x: Option<f64>| x.map(|v| (v * 10_000.0).round() / 10_000.0);
+    for i in 0..df.height() {
+        let a = account.get(i).context("account id")? as usize;
+        insert.execute(rusqlite::params![
+            ids[a],
+            round(avg.get(i)),
+            round(v7.get(i)),
+            round(v30.get(i)),
+            days.get(i),
+            breadth.get(i),
+            round(mins.get(i)),
+            round(err.get(i)),
+            last.get(i),
+        ])?;
+    }
+    Ok(df.height())
+}
