@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::pipeline::{Cancelled, Reporter};
 use crate::workspace::{self, Workspace};
 use dictionary::Kind;
 
@@ -118,22 +119,67 @@ pub fn default_as_of(ws: &Workspace) -> Result<NaiveDate> {
 
 /// Build the golden record for `as_of`, store it in `golden_record`, and return it.
 pub fn build(ws: &mut Workspace, as_of: NaiveDate) -> Result<GoldenRecord> {
+    build_with(ws, as_of, &Reporter::silent())
+}
+
+/// [`build`] with progress reports and cancellation. A cancelled build changes nothing:
+/// the stored record is replaced in one transaction.
+pub fn build_with(
+    ws: &mut Workspace,
+    as_of: NaiveDate,
+    reporter: &Reporter,
+) -> Result<GoldenRecord> {
     let as_of_s = date_str(as_of);
+    reporter.progress(
+        "usage windows",
+        5,
+        format!("usage windows as of {as_of_s} (polars)"),
+    );
     let conn = ws.conn_mut();
+    // SQLite polls the cancel flag while a statement runs, so cancel is prompt.
+    let flag = reporter.cancel_flag();
+    conn.progress_handler(
+        20_000,
+        Some(move || flag.load(std::sync::atomic::Ordering::Relaxed)),
+    )?;
+    let result = store(conn, &as_of_s, reporter);
+    conn.progress_handler(0, None::<fn() -> bool>)?;
+    if reporter.is_cancelled() {
+        return Err(Cancelled.into());
+    }
+    result?;
+    reporter.progress("loading", 85, "loading the record into memory");
+    let gr = load(ws, as_of)?.context("the golden record vanished after it was built")?;
+    reporter.progress(
+        "done",
+        100,
+        format!("{} accounts as of {as_of_s}", gr.len()),
+    );
+    Ok(gr)
+}
+
+fn store(conn: &mut Connection, as_of_s: &str, reporter: &Reporter) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     ensure_table(&tx)?;
-    usage::fill_temp_table(&tx, &as_of_s)?;
+    let accounts_with_usage = usage::fill_temp_table(&tx, as_of_s)?;
+    reporter.check()?;
+    reporter.progress(
+        "golden record",
+        35,
+        format!("{accounts_with_usage} accounts with recent usage; SQL stages"),
+    );
     check_sql_columns_prepared(&tx)?;
-    tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [&as_of_s])?;
+    tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [as_of_s])?;
     let cols = expected_sql_columns().join(", ");
     tx.execute(
         &format!("INSERT INTO golden_record ({cols}) {GOLDEN_SQL}"),
         rusqlite::named_params! {":as_of": as_of_s},
     )
     .context("building the golden record")?;
-    workspace::set_meta(&tx, "golden_record.as_of", &as_of_s)?;
+    reporter.check()?;
+    workspace::set_meta(&tx, "golden_record.as_of", as_of_s)?;
     tx.commit()?;
-    load(ws, as_of)?.context("the golden record vanished after it was built")
+    Ok(())
 }
 
 fn check_sql_columns_prepared(conn: &Connection) -> Result<()> {

@@ -165,6 +165,28 @@ pub fn windows(conn: &Connection, as_of: &str) -> Result<(DataFrame, Vec<String>
     Ok((out, rows.account_ids))
 }
 
+/// The same windows in plain SQLite: the baseline the polars stage is benchmarked and tested against.
+pub const SQL_BASELINE: &str = include_str!("../../assets/sql/usage_windows.sql");
+
+/// Rows of `temp.usage_window` (or of [`SQL_BASELINE`]) as text, for comparisons.
+pub fn rows_as_text(conn: &Connection, sql: &str, as_of: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let n = stmt.column_count();
+    let mut out = Vec::new();
+    let mut rows = if sql.contains(":as_of") {
+        stmt.query(rusqlite::named_params! {":as_of": as_of})?
+    } else {
+        stmt.query([])?
+    };
+    while let Some(r) = rows.next()? {
+        let cells: Vec<String> = (0..n)
+            .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i)))
+            .collect();
+        out.push(cells.join("|"));
+    }
+    Ok(out)
+}
+
 /// Create `temp.usage_window` empty (so the golden-record SQL prepares).
 pub fn fill_temp_table_empty(conn: &Connection) -> Result<()> {
     conn.execute(CREATE, [])?;

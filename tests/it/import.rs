@@ -84,6 +84,30 @@ fn stored_types_follow_the_contract() {
         )
         .unwrap();
     assert_eq!(open, (None, None));
+    // The importer drops secondary indexes for the bulk load: they must all be back.
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )
+        .unwrap();
+    let indexes: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for want in [
+        "accounts_owner",
+        "feature_usage_date",
+        "feature_usage_subscription_date",
+        "subscriptions_account",
+        "support_tickets_account_date",
+        "churn_events_account_date",
+    ] {
+        assert!(
+            indexes.iter().any(|i| i == want),
+            "index {want} missing after import: {indexes:?}"
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,135 @@
+//! Scale benchmark: simulate, golden record and usage windows (polars vs SQLite) at
+//! 10,000 and 100,000 accounts, each stage in its own process so peak memory is its own.
+//!
+//! `cargo bench --bench scale` (set `CGE_BENCH_SCALES=1000,10000` to choose sizes).
+//! Workspaces are kept in `target/bench-data/` between stages.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use cge::features;
+use cge::simulate::{SimConfig, simulate};
+use cge::workspace::Workspace;
+use chrono::NaiveDate;
+
+fn as_of() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 10, 31).unwrap()
+}
+
+fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn workspace(n: usize) -> PathBuf {
+    data_dir().join(format!("sim-{n}.db"))
+}
+
+/// Peak resident memory of this process in MB (Linux; 0 elsewhere).
+fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn report(stage: &str, n: usize, secs: f64, extra: &str) {
+    println!(
+        "{stage:<28} {n:>8} accounts  {secs:>8.2} s  peak {:>7.0} MB  {extra}",
+        peak_mb()
+    );
+}
+
+fn stage(name: &str, n: usize) {
+    let path = workspace(n);
+    match name {
+        "simulate" => {
+            for ext in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+            }
+            let mut ws = Workspace::open(&path).unwrap();
+            let t = Instant::now();
+            let r = simulate(&mut ws, &SimConfig::new(n, 42, as_of()), false).unwrap();
+            report(
+                "simulate",
+                n,
+                t.elapsed().as_secs_f64(),
+                &format!("{} usage rows, {} subscriptions", r.usage, r.subscriptions),
+            );
+        }
+        "features" => {
+            let mut ws = Workspace::open(&path).unwrap();
+            let t = Instant::now();
+            let gr = features::build(&mut ws, as_of()).unwrap();
+            report(
+                "golden record (build+load)",
+                n,
+                t.elapsed().as_secs_f64(),
+                &format!("{} rows", gr.len()),
+            );
+            let t = Instant::now();
+            let gr = features::load(&ws, as_of()).unwrap().unwrap();
+            report(
+                "golden record (load only)",
+                n,
+                t.elapsed().as_secs_f64(),
+                &format!("{} rows", gr.len()),
+            );
+        }
+        "windows" => {
+            let ws = Workspace::open(&path).unwrap();
+            let as_of = as_of().format("%Y-%m-%d").to_string();
+            let t = Instant::now();
+            let rows = features::usage::fill_temp_table(ws.conn(), &as_of).unwrap();
+            report(
+                "usage windows: polars",
+                n,
+                t.elapsed().as_secs_f64(),
+                &format!("{rows} accounts"),
+            );
+            let t = Instant::now();
+            let rows =
+                features::usage::rows_as_text(ws.conn(), features::usage::SQL_BASELINE, &as_of)
+                    .unwrap();
+            report(
+                "usage windows: SQLite",
+                n,
+                t.elapsed().as_secs_f64(),
+                &format!("{} accounts", rows.len()),
+            );
+        }
+        other => panic!("unknown stage {other}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if let [name, n] = args.as_slice() {
+        stage(name, n.parse().unwrap());
+        return;
+    }
+    let scales: Vec<usize> = std::env::var("CGE_BENCH_SCALES")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("CGE_BENCH_SCALES: numbers"))
+        .collect();
+    let me = std::env::current_exe().unwrap();
+    for n in scales {
+        for name in ["simulate", "features", "windows"] {
+            let status = Command::new(&me)
+                .args([name, &n.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "{name} {n} failed");
+        }
+    }
+}
