@@ -177,7 +177,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => features::default_as_of(&ws)?,
             };
             let started = std::time::Instant::now();
-            let gr = features::build(&mut ws, as_of)?;
+            let reporter = cge::pipeline::Reporter::with(move |p| {
+                eprintln!(
+                    "[{:>6.2} s] {:>3}% {}: {}",
+                    started.elapsed().as_secs_f64(),
+                    p.percent,
+                    p.stage,
+                    p.message
+                )
+            });
+            let gr = features::build_with(&mut ws, as_of, &reporter)?;
             print!("{}", features::summary(&gr)?);
             eprintln!("built in {:.2} s", started.elapsed().as_secs_f64());
             Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 //! `golden_record` table and loaded into a polars [`DataFrame`].
 
 pub mod dictionary;
+pub mod stages;
 pub mod usage;
 
 use anyhow::{Context, Result, bail};
@@ -93,8 +94,9 @@ pub fn check_sql_columns(conn: &Connection) -> Result<()> {
 }
 
 fn usage_temp_table(conn: &Connection) -> Result<()> {
-    // The SQL joins temp.usage_window; it must exist before the statement prepares.
-    usage::fill_temp_table_empty(conn)
+    // The SQL joins the stage temp tables; they must exist before the statement prepares.
+    usage::fill_temp_table_empty(conn)?;
+    stages::fill_temp_tables(conn, NaiveDate::from_ymd_opt(1970, 1, 1).expect("date"))
 }
 
 /// The default as-of date of a workspace: its recorded data date, else the latest date in the data.
@@ -136,6 +138,9 @@ pub fn build_with(
         format!("usage windows as of {as_of_s} (polars)"),
     );
     let conn = ws.conn_mut();
+    // The stages materialize and auto-index intermediate tables: keep them in memory.
+    workspace::bulk_cache(conn)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // SQLite polls the cancel flag while a statement runs, so cancel is prompt.
     let flag = reporter.cancel_flag();
     conn.progress_handler(
@@ -164,10 +169,15 @@ fn store(conn: &mut Connection, as_of_s: &str, reporter: &Reporter) -> Result<()
     let accounts_with_usage = usage::fill_temp_table(&tx, as_of_s)?;
     reporter.check()?;
     reporter.progress(
-        "golden record",
-        35,
-        format!("{accounts_with_usage} accounts with recent usage; SQL stages"),
+        "aggregations",
+        25,
+        format!(
+            "{accounts_with_usage} accounts with recent usage; subscriptions, signals, support"
+        ),
     );
+    stages::fill_temp_tables(&tx, NaiveDate::parse_from_str(as_of_s, "%Y-%m-%d")?)?;
+    reporter.check()?;
+    reporter.progress("golden record", 45, "SQL stages");
     check_sql_columns_prepared(&tx)?;
     tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [as_of_s])?;
     let cols = expected_sql_columns().join(", ");
@@ -255,6 +265,34 @@ pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
         as_of,
         frame: DataFrame::new(height, cols)?,
     }))
+}
+
+/// Usage events per week for one account over the `weeks` weeks ending on `as_of`
+/// (oldest first): the detail pane's sparkline.
+pub fn weekly_usage(
+    conn: &Connection,
+    account_id: &str,
+    as_of: NaiveDate,
+    weeks: usize,
+) -> Result<Vec<u64>> {
+    let as_of_s = date_str(as_of);
+    let mut stmt = conn.prepare_cached(
+        "SELECT CAST((julianday(?2) - julianday(u.usage_date)) / 7 AS INTEGER) AS w, sum(u.usage_count)
+         FROM subscriptions s JOIN feature_usage u ON u.subscription_id = s.subscription_id
+         WHERE s.account_id = ?1 AND u.usage_date <= ?2 AND u.usage_date > date(?2, ?3)
+         GROUP BY w",
+    )?;
+    let mut out = vec![0u64; weeks];
+    let span = format!("-{} days", weeks * 7);
+    let mut rows = stmt.query(rusqlite::params![account_id, as_of_s, span])?;
+    while let Some(r) = rows.next()? {
+        let w: i64 = r.get(0)?;
+        let n: i64 = r.get(1)?;
+        if (0..weeks as i64).contains(&w) {
+            out[weeks - 1 - w as usize] = n.max(0) as u64;
+        }
+    }
+    Ok(out)
 }
 
 /// A short headless summary: counts by lifecycle status and each numeric feature's spread.

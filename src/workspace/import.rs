@@ -130,9 +130,7 @@ pub fn import_dir(ws: &mut Workspace, dir: &Path, opts: ImportOptions) -> Result
         );
     }
     let ws_path = ws.path().to_path_buf();
-    // A large page cache keeps a million-row transaction from spilling pages to the WAL
-    // over and over (measured: 8.5 s -> see README for 1M usage rows).
-    ws.conn().pragma_update(None, "cache_size", -262_144)?;
+    super::bulk_cache(ws.conn())?;
     let tx = ws
         .conn_mut()
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -162,19 +160,8 @@ pub fn import_dir(ws: &mut Workspace, dir: &Path, opts: ImportOptions) -> Result
 
     // Bulk loading into emptied tables is faster without their secondary indexes:
     // drop them here and build each once at the end, inside the same transaction.
-    let indexes: Vec<(String, String)> = tx
-        .prepare(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-             AND tbl_name IN (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .query_map(
-            rusqlite::params_from_iter(TABLES.iter().map(|t| t.name)),
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    for (name, _) in &indexes {
-        tx.execute(&format!("DROP INDEX \"{name}\""), [])?;
-    }
+    let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+    let indexes = super::drop_indexes(&tx, &names)?;
 
     let mut state = State::default();
     let mut report = ImportReport {
@@ -196,9 +183,7 @@ pub fn import_dir(ws: &mut Workspace, dir: &Path, opts: ImportOptions) -> Result
         }
         .into());
     }
-    for (_, sql) in &indexes {
-        tx.execute(sql, [])?;
-    }
+    super::create_indexes(&tx, &indexes)?;
     tx.commit().with_context(|| busy_context(&ws_path))?;
     Ok(report)
 }

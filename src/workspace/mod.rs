@@ -137,6 +137,40 @@ pub fn clear_derived(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Drop the secondary indexes of `tables` and return the SQL that recreates them.
+/// Bulk loads into emptied tables run several times faster without them; call
+/// [`create_indexes`] with the result before committing the same transaction.
+pub fn drop_indexes(conn: &Connection, tables: &[&str]) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, sql, tbl_name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+    )?;
+    let all: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut sqls = Vec::new();
+    for (name, sql, table) in all {
+        if tables.contains(&table.as_str()) {
+            conn.execute(&format!("DROP INDEX \"{name}\""), [])?;
+            sqls.push(sql);
+        }
+    }
+    Ok(sqls)
+}
+
+pub fn create_indexes(conn: &Connection, sqls: &[String]) -> Result<()> {
+    for sql in sqls {
+        conn.execute(sql, [])?;
+    }
+    Ok(())
+}
+
+/// A page cache big enough that million-row transactions don't spill pages to the WAL
+/// over and over (measured on 1 M usage rows: 6.0 s -> 2.9 s together with index rebuilds).
+pub fn bulk_cache(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "cache_size", -262_144)?;
+    Ok(())
+}
+
 /// Read a metadata value.
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     use rusqlite::OptionalExtension;
