@@ -56,13 +56,20 @@ pub fn ensure_table(conn: &Connection) -> Result<()> {
     let have: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    if have == want {
+    let keyed: bool = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'golden_record_key'",
+        [],
+        |r| r.get(0),
+    )?;
+    if have == want && keyed {
         return Ok(());
     }
     let cols: Vec<String> = want.iter().map(|(n, t)| format!("{n} {t}")).collect();
+    // A rowid table with a unique key: wide rows insert faster than into WITHOUT ROWID.
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS golden_record;
-         CREATE TABLE golden_record ({}, PRIMARY KEY (as_of, account_id)) WITHOUT ROWID;",
+         CREATE TABLE golden_record ({});
+         CREATE UNIQUE INDEX golden_record_key ON golden_record (as_of, account_id);",
         cols.join(", ")
     ))?;
     Ok(())
