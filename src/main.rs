@@ -31,6 +31,10 @@ struct Cli {
     #[arg(long, global = true, env = "CGE_WORKSPACE", value_name = "PATH")]
     workspace: Option<PathBuf>,
 
+    /// The UI's config file (theme, keys). Default: config.toml in the user's config folder.
+    #[arg(long, global = true, env = "CGE_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -204,8 +208,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(2));
             }
-            let ws = Workspace::open(&path)?;
-            cge::tui::run(&ws)?;
+            // First start on the default workspace: begin with the shipped sample.
+            if cli.workspace.is_none() && !path.exists() {
+                workspace::create_from_sample(&path)?;
+                eprintln!("created {} from the 500-account sample", path.display());
+            } else if !path.exists() {
+                anyhow::bail!(
+                    "no workspace at {}: create one with `cge simulate --as-of YYYY-MM-DD` or `cge import DIR`",
+                    path.display()
+                );
+            }
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let config_path = cli.config.clone().or_else(cge::tui::config::default_path);
+            let config =
+                cge::tui::Config::load(config_path.as_deref(), cli.config.is_some(), no_color)?;
+            cge::tui::run(&path, config)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,44 +1,208 @@
-//! The terminal UI. Depends on the core; nothing in the core knows the terminal.
+//! The terminal UI. It depends on the core; nothing in the core knows the terminal.
 //!
-//! First cut: a summary of the open workspace. The accounts browser replaces it.
+//! Keys and mouse become [`Action`]s, `App::update` applies them, and `ui::draw`
+//! renders the state. Input, and the background job's progress, arrive on one
+//! channel; all pending events are handled before the next frame is drawn.
+
+pub mod action;
+pub mod app;
+pub mod book;
+pub mod config;
+pub mod keymap;
+pub mod ui;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::Result;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
-use ratatui::layout::{Constraint, Layout};
-use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph};
-use ratatui::{DefaultTerminal, Frame};
+use ratatui::crossterm::event::{
+    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+};
+use ratatui::crossterm::execute;
 
-use crate::workspace::{Workspace, info};
+pub use action::Action;
+pub use app::App;
+use app::{Mode, MouseKind};
+pub use config::Config;
 
-pub fn run(ws: &Workspace) -> Result<()> {
-    let summary = info::info(ws)?.to_string();
-    // `ratatui::init` installs a panic hook that restores the terminal.
+use crate::features::{self, GoldenRecord};
+use crate::pipeline::refresh::{self, RefreshRequest};
+use crate::pipeline::{Job, JobEvent, Progress};
+use crate::workspace::Workspace;
+
+enum AppEvent {
+    Input(Event),
+    Job(JobEvent<GoldenRecord>),
+}
+
+/// The action a key means in the current mode (text prompts take characters).
+pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    let text_mode = matches!(app.mode, Mode::Search { .. } | Mode::Export(_));
+    if text_mode {
+        return match key.code {
+            KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Backspace => Some(Action::InputBackspace),
+            KeyCode::Char(c) if !ctrl => Some(Action::Input(c)),
+            _ => None,
+        };
+    }
+    if matches!(app.mode, Mode::Filter(_)) && key.code == KeyCode::Enter {
+        return Some(Action::Confirm);
+    }
+    app.config.keymap.action_for(key)
+}
+
+/// Open the workspace and run the UI until the user quits.
+pub fn run(workspace: &Path, config: Config) -> Result<()> {
+    let ws = Workspace::open_existing(workspace)?;
+    let export_dir = std::env::var_os("CGE_EXPORT_DIR")
+        .map(Into::into)
+        .unwrap_or_else(app::default_export_dir);
+    let mut app = App::new(config, workspace, export_dir);
+    // Show the last built record at once; rebuild in the background when it is missing or stale.
+    let data_as_of = features::default_as_of(&ws).ok();
+    match features::last_built(&ws)? {
+        Some(as_of) => {
+            if let Some(gr) = features::load(&ws, as_of)? {
+                app.set_record(&gr)?;
+            }
+            app.refresh_requested = data_as_of.is_some_and(|d| d != as_of);
+        }
+        None => app.refresh_requested = data_as_of.is_some(),
+    }
+    let mut app = app.with_weekly_source(Box::new(move |id, as_of| {
+        features::weekly_usage(ws.conn(), id, as_of, app::SPARK_WEEKS).ok()
+    }));
+
     let mut terminal = ratatui::try_init()?;
-    let result = event_loop(&mut terminal, &summary);
-    ratatui::restore();
+    execute!(std::io::stdout(), event::EnableMouseCapture)?;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Only the UI thread owns the terminal; a crashing job is reported by the job.
+        if std::thread::current().name() == Some("main") {
+            restore_terminal();
+        }
+        previous(info);
+    }));
+    let result = event_loop(&mut terminal, &mut app);
+    restore_terminal();
+    let _ = std::panic::take_hook();
     result
 }
 
-fn event_loop(terminal: &mut DefaultTerminal, summary: &str) -> Result<()> {
-    loop {
-        terminal.draw(|f| draw(f, summary))?;
-        if let Event::Key(k) = event::read()?
-            && k.kind == KeyEventKind::Press
-            && (k.code == KeyCode::Char('q')
-                || (k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL)))
-        {
-            return Ok(());
-        }
-    }
+fn restore_terminal() {
+    let _ = execute!(std::io::stdout(), event::DisableMouseCapture);
+    ratatui::restore();
+    let _ = std::io::stdout().flush();
 }
 
-fn draw(f: &mut Frame, summary: &str) {
-    let [body, footer] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(f.area());
-    f.render_widget(
-        Paragraph::new(summary).block(Block::bordered().title(" cge — workspace ")),
-        body,
-    );
-    f.render_widget(Line::from(" q quit"), footer);
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<()> {
+    let (tx, rx) = mpsc::channel::<AppEvent>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let input = {
+        let tx = tx.clone();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("cge-input".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match event::poll(Duration::from_millis(50)) {
+                        Ok(true) => match event::read() {
+                            Ok(ev) => {
+                                if tx.send(AppEvent::Input(ev)).is_err() {
+                                    break;
+                                }
+                            }
+                            Err(_) => break,
+                        },
+                        Ok(false) => {}
+                        Err(_) => break,
+                    }
+                }
+            })?
+    };
+    let size = terminal.size()?;
+    app.update(Action::Resize(size.width, size.height));
+    let mut job: Option<Job> = None;
+    let result = loop {
+        if app.refresh_requested {
+            app.refresh_requested = false;
+            let req = RefreshRequest {
+                workspace: app.workspace.clone(),
+                as_of: None,
+            };
+            let tx = tx.clone();
+            app.on_progress(Progress {
+                stage: "starting".into(),
+                percent: 0,
+                message: String::new(),
+            });
+            job = Some(Job::spawn(
+                "refresh",
+                move |r| refresh::run(&req, r),
+                move |e| {
+                    let _ = tx.send(AppEvent::Job(e));
+                },
+            ));
+        }
+        if let Err(e) = terminal.draw(|f| ui::draw(f, app)) {
+            break Err(e.into());
+        }
+        let first = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(ev) => Some(ev),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
+        };
+        for ev in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        {
+            handle(app, ev);
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    // Quitting during a rebuild cancels it; the stored record stays as it was.
+    if let Some(j) = job.take() {
+        j.cancel_and_wait();
+    }
+    let _ = input.join();
+    result
+}
+
+fn handle(app: &mut App, ev: AppEvent) {
+    match ev {
+        AppEvent::Input(Event::Key(k)) if k.kind != KeyEventKind::Release => {
+            if let Some(a) = key_action(app, &k) {
+                app.update(a);
+            }
+        }
+        AppEvent::Input(Event::Mouse(m)) => {
+            let kind = match m.kind {
+                MouseEventKind::Down(_) => Some(MouseKind::Click),
+                MouseEventKind::ScrollDown => Some(MouseKind::WheelDown),
+                MouseEventKind::ScrollUp => Some(MouseKind::WheelUp),
+                _ => None,
+            };
+            if let Some(a) = kind.and_then(|k| app.mouse_action(k, m.column, m.row)) {
+                app.update(a);
+            }
+        }
+        AppEvent::Input(Event::Resize(w, h)) => app.update(Action::Resize(w, h)),
+        AppEvent::Input(_) => {}
+        AppEvent::Job(JobEvent::Progress(p)) => app.on_progress(p),
+        AppEvent::Job(JobEvent::Finished(r)) => app.on_job_end(r.map(Some)),
+        AppEvent::Job(JobEvent::Cancelled) => app.on_job_end(Ok(None)),
+    }
 }

@@ -200,6 +200,25 @@ pub fn default_path() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("workspace.db"))
 }
 
+/// The shipped 500-account sample workspace (`sample_db/`), for a first start offline.
+pub const SAMPLE: &[u8] = include_bytes!("../../sample_db/workspace.db");
+
+/// Create a workspace at `path` from the shipped sample (refuses to replace a file).
+pub fn create_from_sample(path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the workspace folder {}", parent.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, SAMPLE)?;
+    file.sync_all()?;
+    Ok(())
+}
+
 /// True when a SQLite error means another process holds the lock.
 pub fn is_busy(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {

@@ -5,3 +5,4 @@ mod features;
 mod import;
 mod simulate;
 mod support;
+mod tui;

@@ -1,0 +1,672 @@
+//! The TUI's state and how actions change it. Drawing reads this state and nothing else.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use super::action::Action;
+use super::book::{self, Book, COLUMNS, FILTER_KINDS, Filter, RENEWAL_WINDOWS};
+use super::config::Config;
+use crate::export;
+use crate::features::GoldenRecord;
+use crate::pipeline::Progress;
+
+/// The smallest terminal the UI draws in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 12;
+/// Width of the detail pane beside the table (when the terminal is wide enough).
+pub const DETAIL_WIDTH: u16 = 52;
+/// Weeks of usage in the detail's sparkline.
+pub const SPARK_WEEKS: usize = 26;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Search { query: String, origin: usize },
+    Filter(FilterMenu),
+    Export(ExportPrompt),
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterMenu {
+    /// `None`: choosing the kind; `Some(i)`: choosing a value of `FILTER_KINDS[i]`.
+    pub kind: Option<usize>,
+    pub options: Vec<String>,
+    pub selected: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportPrompt {
+    pub input: String,
+    /// The file exists: waiting for y/n.
+    pub confirm_overwrite: bool,
+}
+
+/// The selected account's usage series for the sparkline.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    pub account_id: String,
+    pub weekly: Vec<u64>,
+}
+
+/// Something that can fetch an account's weekly usage (the workspace, in the real app).
+pub type WeeklySource = Box<dyn Fn(&str, NaiveDate) -> Option<Vec<u64>>>;
+
+pub struct App {
+    pub config: Config,
+    pub workspace: PathBuf,
+    pub book: Option<Book>,
+    pub selected: usize,
+    pub offset: usize,
+    /// The column cursor, for `[`/`]`.
+    pub column: usize,
+    pub show_detail: bool,
+    pub focus_detail: bool,
+    pub detail_scroll: u16,
+    pub show_meanings: bool,
+    pub mode: Mode,
+    pub last_search: String,
+    pub status: Option<String>,
+    pub job: Option<Progress>,
+    pub size: (u16, u16),
+    pub quit: bool,
+    /// Set by `r`; the event loop starts the job and clears it.
+    pub refresh_requested: bool,
+    pub export_dir: PathBuf,
+    pub detail: Option<Detail>,
+    weekly: Option<WeeklySource>,
+}
+
+impl App {
+    pub fn new(config: Config, workspace: &Path, export_dir: PathBuf) -> App {
+        App {
+            config,
+            workspace: workspace.to_path_buf(),
+            book: None,
+            selected: 0,
+            offset: 0,
+            column: 0,
+            show_detail: false,
+            focus_detail: false,
+            detail_scroll: 0,
+            show_meanings: false,
+            mode: Mode::Normal,
+            last_search: String::new(),
+            status: None,
+            job: None,
+            size: (80, 24),
+            quit: false,
+            refresh_requested: false,
+            export_dir,
+            detail: None,
+            weekly: None,
+        }
+    }
+
+    pub fn with_weekly_source(mut self, source: WeeklySource) -> App {
+        self.weekly = Some(source);
+        self
+    }
+
+    /// Swap in a (new) golden record, keeping sort, filters and the selected account.
+    pub fn set_record(&mut self, gr: &GoldenRecord) -> anyhow::Result<()> {
+        let mut book = Book::new(gr)?;
+        let keep = self.selected_account().map(str::to_string);
+        match &self.book {
+            Some(old) => book.adopt_view(old)?,
+            None => {
+                // Riskiest accounts first, until the user sorts.
+                let risk = COLUMNS
+                    .iter()
+                    .position(|c| c.key == "compound_churn_risk_score")
+                    .unwrap_or(0);
+                book.sort = Some((risk, true));
+                book.apply()?;
+            }
+        }
+        self.book = Some(book);
+        self.selected = keep
+            .and_then(|id| self.book.as_ref()?.position_of(&id))
+            .unwrap_or(0);
+        self.clamp();
+        self.load_detail();
+        Ok(())
+    }
+
+    pub fn selected_account(&self) -> Option<&str> {
+        self.book.as_ref()?.account_id(self.selected)
+    }
+
+    fn rows(&self) -> usize {
+        self.book.as_ref().map_or(0, Book::len)
+    }
+
+    /// Table rows that fit on screen (body height minus the header row).
+    pub fn page(&self) -> usize {
+        let body = super::ui::body_height(self.size.1) as usize;
+        let table = if self.show_detail && !super::ui::detail_beside(self.size.0) {
+            body / 2
+        } else {
+            body
+        };
+        table.saturating_sub(1).max(1)
+    }
+
+    fn clamp(&mut self) {
+        let n = self.rows();
+        if n == 0 {
+            self.selected = 0;
+            self.offset = 0;
+            return;
+        }
+        self.selected = self.selected.min(n - 1);
+        let page = self.page();
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + page {
+            self.offset = self.selected + 1 - page;
+        }
+        self.offset = self.offset.min(n.saturating_sub(page));
+    }
+
+    fn move_to(&mut self, row: usize) {
+        let before = self.selected;
+        self.selected = row;
+        self.clamp();
+        if self.selected != before {
+            self.detail_scroll = 0;
+            self.load_detail();
+        }
+    }
+
+    fn load_detail(&mut self) {
+        if !self.show_detail {
+            return;
+        }
+        let Some(id) = self.selected_account().map(str::to_string) else {
+            self.detail = None;
+            return;
+        };
+        if self.detail.as_ref().is_some_and(|d| d.account_id == id) {
+            return;
+        }
+        let as_of = self.book.as_ref().map(|b| b.as_of);
+        let weekly = match (&self.weekly, as_of) {
+            (Some(src), Some(d)) => src(&id, d).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        self.detail = Some(Detail {
+            account_id: id,
+            weekly,
+        });
+    }
+
+    fn resort(&mut self, sort: Option<(usize, bool)>) {
+        let keep = self.selected_account().map(str::to_string);
+        if let Some(b) = self.book.as_mut() {
+            b.sort = sort;
+            if let Err(e) = b.apply() {
+                self.status = Some(format!("sort failed: {e}"));
+            }
+        }
+        let row = keep
+            .and_then(|id| self.book.as_ref()?.position_of(&id))
+            .unwrap_or(0);
+        self.offset = 0;
+        self.move_to(row);
+    }
+
+    fn refilter(&mut self, f: impl FnOnce(&mut Vec<Filter>)) {
+        let keep = self.selected_account().map(str::to_string);
+        if let Some(b) = self.book.as_mut() {
+            f(&mut b.filters);
+            if let Err(e) = b.apply() {
+                self.status = Some(format!("filter failed: {e}"));
+            }
+        }
+        let row = keep
+            .and_then(|id| self.book.as_ref()?.position_of(&id))
+            .unwrap_or(0);
+        self.offset = 0;
+        self.move_to(row);
+    }
+
+    fn find(&self, query: &str, from: usize, forward: bool) -> Option<usize> {
+        let book = self.book.as_ref()?;
+        let n = book.len();
+        if n == 0 || query.is_empty() {
+            return None;
+        }
+        let q = query.to_lowercase();
+        (0..n)
+            .map(|i| {
+                if forward {
+                    (from + i) % n
+                } else {
+                    (from + n - i) % n
+                }
+            })
+            .find(|&r| {
+                book.name(r)
+                    .is_some_and(|name| name.to_lowercase().contains(&q))
+            })
+    }
+
+    /// Apply one action.
+    pub fn update(&mut self, action: Action) {
+        if let Action::Resize(w, h) = action {
+            self.size = (w, h);
+            self.clamp();
+            return;
+        }
+        match self.mode.clone() {
+            Mode::Help => {
+                if matches!(
+                    action,
+                    Action::Back | Action::Help | Action::Quit | Action::Confirm
+                ) {
+                    self.mode = Mode::Normal;
+                }
+            }
+            Mode::Search { query, origin } => self.update_search(action, query, origin),
+            Mode::Filter(menu) => self.update_filter(action, menu),
+            Mode::Export(prompt) => self.update_export(action, prompt),
+            Mode::Normal => self.update_normal(action),
+        }
+    }
+
+    fn update_normal(&mut self, action: Action) {
+        let page = self.page();
+        if self.focus_detail && self.show_detail {
+            match action {
+                Action::Down | Action::ScrollDown => {
+                    self.detail_scroll = self.detail_scroll.saturating_add(1);
+                    return;
+                }
+                Action::Up | Action::ScrollUp => {
+                    self.detail_scroll = self.detail_scroll.saturating_sub(1);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Down | Action::ScrollDown => self.move_to(self.selected.saturating_add(1)),
+            Action::Up | Action::ScrollUp => self.move_to(self.selected.saturating_sub(1)),
+            Action::PageDown => {
+                self.offset = self.offset.saturating_add(page);
+                self.move_to(self.selected.saturating_add(page))
+            }
+            Action::PageUp => {
+                self.offset = self.offset.saturating_sub(page);
+                self.move_to(self.selected.saturating_sub(page))
+            }
+            Action::Top => self.move_to(0),
+            Action::Bottom => self.move_to(self.rows().saturating_sub(1)),
+            Action::SelectRow(r) => {
+                self.focus_detail = false;
+                self.move_to(r)
+            }
+            Action::ColumnLeft => self.column = self.column.saturating_sub(1),
+            Action::ColumnRight => self.column = (self.column + 1).min(COLUMNS.len() - 1),
+            Action::SortNext => {
+                let next = match self.book.as_ref().and_then(|b| b.sort) {
+                    Some((c, _)) => (c + 1) % COLUMNS.len(),
+                    None => 0,
+                };
+                self.column = next;
+                self.resort(Some((next, COLUMNS[next].descending_first)));
+            }
+            Action::SortReverse => {
+                let sort = self
+                    .book
+                    .as_ref()
+                    .and_then(|b| b.sort)
+                    .map(|(c, d)| (c, !d));
+                if sort.is_some() {
+                    self.resort(sort);
+                }
+            }
+            Action::SortAscending => self.resort(Some((self.column, false))),
+            Action::SortDescending => self.resort(Some((self.column, true))),
+            Action::SortBy(c) if c < COLUMNS.len() => {
+                let current = self.book.as_ref().and_then(|b| b.sort);
+                let desc = match current {
+                    Some((cur, d)) if cur == c => !d,
+                    _ => COLUMNS[c].descending_first,
+                };
+                self.column = c;
+                self.resort(Some((c, desc)));
+            }
+            Action::Search => {
+                self.mode = Mode::Search {
+                    query: String::new(),
+                    origin: self.selected,
+                }
+            }
+            Action::SearchNext | Action::SearchPrevious => {
+                let forward = action == Action::SearchNext;
+                let from = if forward {
+                    self.selected + 1
+                } else {
+                    self.selected + self.rows().max(1) - 1
+                };
+                match self.find(&self.last_search.clone(), from, forward) {
+                    Some(r) => self.move_to(r),
+                    None if self.last_search.is_empty() => {
+                        self.status = Some("no search yet: press / to search".into())
+                    }
+                    None => {
+                        self.status = Some(format!("no account matches {:?}", self.last_search))
+                    }
+                }
+            }
+            Action::FilterMenu if self.book.is_some() => {
+                self.mode = Mode::Filter(FilterMenu {
+                    kind: None,
+                    options: FILTER_KINDS.iter().map(|(l, _)| l.to_string()).collect(),
+                    selected: 0,
+                })
+            }
+            Action::PopFilter => {
+                let popped = self.book.as_ref().and_then(|b| b.filters.last().cloned());
+                match popped {
+                    Some(f) => {
+                        self.refilter(|fs| {
+                            fs.pop();
+                        });
+                        self.status = Some(format!("removed filter {}", f.describe()));
+                    }
+                    None => self.status = Some("no filter to remove".into()),
+                }
+            }
+            Action::ToggleDetail | Action::Confirm => {
+                self.show_detail = !self.show_detail;
+                self.focus_detail = false;
+                self.detail = None;
+                self.detail_scroll = 0;
+                self.clamp();
+                self.load_detail();
+            }
+            Action::SwitchFocus => {
+                if !self.show_detail {
+                    self.show_detail = true;
+                    self.load_detail();
+                }
+                self.focus_detail = !self.focus_detail;
+                self.clamp();
+            }
+            Action::ToggleMeanings => self.show_meanings = !self.show_meanings,
+            Action::Export if self.book.is_some() => {
+                let as_of = self
+                    .book
+                    .as_ref()
+                    .map(|b| b.as_of.to_string())
+                    .unwrap_or_default();
+                let path =
+                    export::free_path(&self.export_dir.join(format!("cge-accounts-{as_of}.csv")));
+                self.mode = Mode::Export(ExportPrompt {
+                    input: path.display().to_string(),
+                    confirm_overwrite: false,
+                });
+            }
+            Action::Refresh => {
+                if self.job.is_some() {
+                    self.status = Some("a rebuild is already running".into());
+                } else {
+                    self.refresh_requested = true;
+                }
+            }
+            Action::Help => self.mode = Mode::Help,
+            Action::Back => {
+                if self.show_detail {
+                    self.show_detail = false;
+                    self.focus_detail = false;
+                    self.clamp();
+                } else {
+                    self.status = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn update_search(&mut self, action: Action, mut query: String, origin: usize) {
+        match action {
+            Action::Input(c) => query.push(c),
+            Action::InputBackspace => {
+                query.pop();
+            }
+            Action::Confirm => {
+                self.last_search = query;
+                self.mode = Mode::Normal;
+                return;
+            }
+            Action::Back | Action::Quit => {
+                self.mode = Mode::Normal;
+                self.move_to(origin);
+                return;
+            }
+            _ => return,
+        }
+        match self.find(&query, origin, true) {
+            Some(r) => {
+                self.move_to(r);
+                self.status = None;
+            }
+            None => {
+                self.move_to(origin);
+                if !query.is_empty() {
+                    self.status = Some(format!("no account matches {query:?}"));
+                }
+            }
+        }
+        self.last_search = query.clone();
+        self.mode = Mode::Search { query, origin };
+    }
+
+    fn update_filter(&mut self, action: Action, mut menu: FilterMenu) {
+        let n = menu.options.len().max(1);
+        match action {
+            Action::Down | Action::ScrollDown => menu.selected = (menu.selected + 1) % n,
+            Action::Up | Action::ScrollUp => menu.selected = (menu.selected + n - 1) % n,
+            Action::Back | Action::Quit => {
+                self.mode = Mode::Normal;
+                return;
+            }
+            Action::Confirm | Action::ToggleDetail => match menu.kind {
+                None => {
+                    let kind = menu.selected.min(FILTER_KINDS.len() - 1);
+                    let options = match FILTER_KINDS[kind].1 {
+                        Some(column) => {
+                            let mut values = self
+                                .book
+                                .as_ref()
+                                .map(|b| b.distinct(column))
+                                .unwrap_or_default();
+                            let ranks = match column {
+                                "engagement_level" => book::ENGAGEMENT,
+                                "escalation_health_status" => book::ESCALATION,
+                                "plan_tier" => book::PLANS,
+                                _ => &[],
+                            };
+                            if !ranks.is_empty() {
+                                values.sort_by_key(|v| {
+                                    ranks.iter().position(|r| r == v).unwrap_or(usize::MAX)
+                                });
+                            }
+                            values
+                        }
+                        None => RENEWAL_WINDOWS
+                            .iter()
+                            .map(|d| format!("renewal within {d} days"))
+                            .collect(),
+                    };
+                    menu = FilterMenu {
+                        kind: Some(kind),
+                        options,
+                        selected: 0,
+                    };
+                }
+                Some(kind) => {
+                    let Some(value) = menu.options.get(menu.selected).cloned() else {
+                        self.mode = Mode::Normal;
+                        return;
+                    };
+                    let (label, column) = FILTER_KINDS[kind];
+                    let filter = match column {
+                        Some(column) => Filter::Equals {
+                            column,
+                            label: label.split(' ').next().unwrap_or(label),
+                            value,
+                        },
+                        None => Filter::RenewalWithin(
+                            RENEWAL_WINDOWS[menu.selected.min(RENEWAL_WINDOWS.len() - 1)],
+                        ),
+                    };
+                    self.mode = Mode::Normal;
+                    self.status = Some(format!("filter {}", filter.describe()));
+                    self.refilter(|fs| fs.push(filter));
+                    return;
+                }
+            },
+            _ => {}
+        }
+        self.mode = Mode::Filter(menu);
+    }
+
+    fn update_export(&mut self, action: Action, mut prompt: ExportPrompt) {
+        if prompt.confirm_overwrite {
+            match action {
+                Action::Input('y') | Action::Input('Y') => {
+                    self.mode = Mode::Normal;
+                    self.export_to(Path::new(&prompt.input.clone()), true);
+                }
+                Action::Input(_) | Action::Back | Action::Quit | Action::Confirm => {
+                    prompt.confirm_overwrite = false;
+                    self.status = Some("not overwritten: choose another name".into());
+                    self.mode = Mode::Export(prompt);
+                }
+                _ => {}
+            }
+            return;
+        }
+        match action {
+            Action::Input(c) => prompt.input.push(c),
+            Action::InputBackspace => {
+                prompt.input.pop();
+            }
+            Action::Back | Action::Quit => {
+                self.mode = Mode::Normal;
+                self.status = Some("export cancelled".into());
+                return;
+            }
+            Action::Confirm => {
+                let path = expand_home(prompt.input.trim());
+                if path.as_os_str().is_empty() {
+                    self.status = Some("type a file name".into());
+                } else if path.exists() {
+                    prompt.confirm_overwrite = true;
+                } else {
+                    self.mode = Mode::Normal;
+                    self.export_to(&path, false);
+                    return;
+                }
+            }
+            _ => {}
+        }
+        self.mode = Mode::Export(prompt);
+    }
+
+    /// Write exactly the current view (filtered, sorted) with raw values.
+    fn export_to(&mut self, path: &Path, overwrite: bool) {
+        let Some(book) = self.book.as_ref() else {
+            return;
+        };
+        let mut headers = vec!["account_id"];
+        headers.extend(COLUMNS.iter().map(|c| c.key));
+        let rows = (0..book.len()).map(|r| {
+            headers
+                .iter()
+                .map(|h| book.raw(r, h))
+                .collect::<Vec<String>>()
+        });
+        self.status = Some(match export::write_csv(path, &headers, rows, overwrite) {
+            Ok(n) => format!("exported {n} rows to {}", path.display()),
+            Err(e) => format!("export failed: {e:#}"),
+        });
+    }
+
+    /// A progress event of the background job.
+    pub fn on_progress(&mut self, p: Progress) {
+        self.job = Some(p);
+    }
+
+    /// The background job ended.
+    pub fn on_job_end(&mut self, result: Result<Option<GoldenRecord>, String>) {
+        self.job = None;
+        match result {
+            Ok(Some(gr)) => {
+                let msg = format!(
+                    "golden record rebuilt as of {} ({} accounts)",
+                    gr.as_of,
+                    gr.len()
+                );
+                match self.set_record(&gr) {
+                    Ok(()) => self.status = Some(msg),
+                    Err(e) => self.status = Some(format!("cannot show the new record: {e}")),
+                }
+            }
+            Ok(None) => self.status = Some("rebuild cancelled; showing the previous record".into()),
+            Err(e) => self.status = Some(format!("rebuild failed: {e}")),
+        }
+    }
+
+    /// Map a mouse click or wheel at (column, row) of the terminal to an action.
+    pub fn mouse_action(&self, kind: MouseKind, x: u16, y: u16) -> Option<Action> {
+        match kind {
+            MouseKind::WheelDown => return Some(Action::ScrollDown),
+            MouseKind::WheelUp => return Some(Action::ScrollUp),
+            MouseKind::Click => {}
+        }
+        if self.mode != Mode::Normal {
+            return None;
+        }
+        let area = super::ui::table_area(self)?;
+        if x < area.x || x >= area.x + area.width || y < area.y || y >= area.y + area.height {
+            return None;
+        }
+        if y == area.y {
+            return super::ui::column_at(area, x).map(Action::SortBy);
+        }
+        let row = self.offset + (y - area.y - 1) as usize;
+        (row < self.rows()).then_some(Action::SelectRow(row))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MouseKind {
+    Click,
+    WheelUp,
+    WheelDown,
+}
+
+fn expand_home(s: &str) -> PathBuf {
+    match (s.strip_prefix("~/"), directories::UserDirs::new()) {
+        (Some(rest), Some(u)) => u.home_dir().join(rest),
+        _ => PathBuf::from(s),
+    }
+}
+
+/// Where exports go by default: the documents folder, else home, else the current folder.
+pub fn default_export_dir() -> PathBuf {
+    directories::UserDirs::new()
+        .and_then(|u| {
+            u.document_dir()
+                .map(Path::to_path_buf)
+                .or_else(|| Some(u.home_dir().to_path_buf()))
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -1,0 +1,226 @@
+//! User configuration: `config.toml` in the cge config folder (or `--config` /
+//! `CGE_CONFIG`), a partial override of the built-in defaults in
+//! `assets/default-config.toml`. A bad file fails with the key and line at fault.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ratatui::style::{Color, Modifier, Style};
+use serde::Deserialize;
+
+use super::keymap::Keymap;
+
+pub const DEFAULT_CONFIG: &str = include_str!("../../assets/default-config.toml");
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    theme: ThemeFile,
+    /// action name → one key or a list of keys.
+    #[serde(default)]
+    keys: BTreeMap<String, OneOrMany>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThemeFile {
+    accent: Option<String>,
+    header: Option<String>,
+    muted: Option<String>,
+    good: Option<String>,
+    warn: Option<String>,
+    bad: Option<String>,
+}
+
+/// Colors of the UI. With `NO_COLOR` every style is plain and only modifiers remain.
+#[derive(Debug, Clone)]
+pub struct Theme {
+    pub color: bool,
+    pub accent: Color,
+    pub header: Color,
+    pub muted: Color,
+    pub good: Color,
+    pub warn: Color,
+    pub bad: Color,
+}
+
+impl Theme {
+    pub fn fg(&self, c: Color) -> Style {
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn selected(&self) -> Style {
+        // Visible without color too.
+        Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+    }
+
+    pub fn header(&self) -> Style {
+        let s = Style::new().add_modifier(Modifier::BOLD);
+        if self.color { s.fg(self.header) } else { s }
+    }
+
+    pub fn plain() -> Theme {
+        Theme {
+            color: false,
+            accent: Color::Reset,
+            header: Color::Reset,
+            muted: Color::Reset,
+            good: Color::Reset,
+            warn: Color::Reset,
+            bad: Color::Reset,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub theme: Theme,
+    pub keymap: Keymap,
+    /// Where the user file was read from, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// The config file location: `--config`, else `CGE_CONFIG`, else the cge config folder.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "cge").map(|d| d.config_dir().join("config.toml"))
+}
+
+impl Config {
+    /// Built-in defaults only.
+    pub fn builtin(no_color: bool) -> Config {
+        Self::from_sources(None, no_color).expect("built-in config is valid")
+    }
+
+    /// Load `path` over the defaults (a missing file at the default location is fine).
+    pub fn load(path: Option<&Path>, explicit: bool, no_color: bool) -> Result<Config> {
+        let user = match path {
+            Some(p) if p.exists() => Some((
+                p.to_path_buf(),
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+            )),
+            Some(p) if explicit => anyhow::bail!("config file {} does not exist", p.display()),
+            _ => None,
+        };
+        Self::from_sources(user, no_color)
+    }
+
+    fn from_sources(user: Option<(PathBuf, String)>, no_color: bool) -> Result<Config> {
+        let defaults: File =
+            toml::from_str(DEFAULT_CONFIG).context("assets/default-config.toml")?;
+        let (file, source) = match user {
+            Some((path, text)) => {
+                let f: File = toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+                (Some(f), Some(path))
+            }
+            None => (None, None),
+        };
+        let name = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("defaults".to_string(), |p| p.display().to_string())
+        };
+        let pick = |key: &str, user: &Option<String>, def: &Option<String>| -> Result<Color> {
+            let v = user
+                .as_ref()
+                .or(def.as_ref())
+                .map(String::as_str)
+                .unwrap_or("reset");
+            v.parse::<Color>()
+                .map_err(|_| anyhow::anyhow!("{}: theme.{key}: unknown color {v:?}", name(&source)))
+        };
+        let t = file.as_ref().map(|f| &f.theme);
+        let none = ThemeFile::default();
+        let t = t.unwrap_or(&none);
+        let d = &defaults.theme;
+        let theme = Theme {
+            color: !no_color,
+            accent: pick("accent", &t.accent, &d.accent)?,
+            header: pick("header", &t.header, &d.header)?,
+            muted: pick("muted", &t.muted, &d.muted)?,
+            good: pick("good", &t.good, &d.good)?,
+            warn: pick("warn", &t.warn, &d.warn)?,
+            bad: pick("bad", &t.bad, &d.bad)?,
+        };
+        let mut overrides: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for f in std::iter::once(&defaults).chain(file.as_ref()) {
+            for (k, v) in &f.keys {
+                let keys = match v {
+                    OneOrMany::One(s) => vec![s.clone()],
+                    OneOrMany::Many(v) => v.clone(),
+                };
+                overrides.insert(k.clone(), keys);
+            }
+        }
+        let keymap = Keymap::with_overrides(&overrides)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", name(&source)))?;
+        Ok(Config {
+            theme,
+            keymap,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, text).unwrap();
+        Config::load(Some(&p), true, false)
+    }
+
+    #[test]
+    fn partial_override_applies() {
+        let c =
+            load_text("[theme]\naccent = \"magenta\"\n[keys]\nexport = [\"x\", \"E\"]\n").unwrap();
+        assert_eq!(c.theme.accent, Color::Magenta);
+        assert_eq!(
+            c.keymap.keys_of(&super::super::action::Action::Export),
+            "x/E"
+        );
+        assert_eq!(
+            c.keymap.keys_of(&super::super::action::Action::Quit),
+            "q/Ctrl-c"
+        );
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        let e = load_text("[theme]\naccent = \"blurple\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("theme.accent: unknown color \"blurple\""), "{e}");
+        let e = load_text("[theme]\nacent = \"red\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field `acent`") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = load_text("[keys]\nexport = \"ctrl-\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("keys.export: unknown key"), "{e}");
+        let e = Config::load(Some(Path::new("/nonexistent/cge.toml")), true, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}

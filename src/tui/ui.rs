@@ -1,0 +1,535 @@
+//! Drawing: a pure function of the [`App`] state. Rows are built only for the visible slice.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, LineGauge, List, ListItem, ListState, Paragraph, Row, Sparkline,
+    Table, Wrap,
+};
+
+use super::app::{App, DETAIL_WIDTH, MIN_HEIGHT, MIN_WIDTH, Mode, SPARK_WEEKS};
+use super::book::{COLUMNS, FILTER_KINDS, Fmt, format_number};
+use crate::features::dictionary::{self, Group, Kind};
+
+/// Rows of the body: the screen minus header, filter bar and footer.
+pub fn body_height(height: u16) -> u16 {
+    height.saturating_sub(3)
+}
+
+/// The detail pane sits beside the table when the terminal is wide enough, else below it.
+pub fn detail_beside(width: u16) -> bool {
+    width >= 110
+}
+
+/// Header, filter bar, body and footer.
+fn split(area: Rect) -> (Rect, Rect, Rect, Rect) {
+    let [header, bar, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    (header, bar, body, footer)
+}
+
+/// Table and detail areas of the body.
+fn body_split(app: &App, body: Rect) -> (Rect, Option<Rect>) {
+    if !app.show_detail {
+        return (body, None);
+    }
+    if detail_beside(body.width) {
+        let [t, d] =
+            Layout::horizontal([Constraint::Min(40), Constraint::Length(DETAIL_WIDTH)]).areas(body);
+        (t, Some(d))
+    } else {
+        let [t, d] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+        (t, Some(d))
+    }
+}
+
+/// Where the accounts table is drawn (for mouse hit tests), if it is.
+pub fn table_area(app: &App) -> Option<Rect> {
+    let area = Rect::new(0, 0, app.size.0, app.size.1);
+    if too_small(area) || app.book.as_ref().is_none_or(|b| b.total() == 0) {
+        return None;
+    }
+    let (_, _, body, _) = split(area);
+    Some(body_split(app, body).0)
+}
+
+/// The visible columns and their x offsets within `area`.
+pub fn visible_columns(area: Rect) -> Vec<(usize, u16, u16)> {
+    let mut x = area.x;
+    let mut out = Vec::new();
+    for (i, c) in COLUMNS.iter().enumerate() {
+        if x + c.width > area.x + area.width {
+            break;
+        }
+        out.push((i, x, c.width));
+        x += c.width + 1;
+    }
+    out
+}
+
+pub fn column_at(area: Rect, x: u16) -> Option<usize> {
+    visible_columns(area)
+        .into_iter()
+        .find(|&(_, cx, w)| x >= cx && x < cx + w)
+        .map(|(i, _, _)| i)
+}
+
+fn too_small(area: Rect) -> bool {
+    area.width < MIN_WIDTH || area.height < MIN_HEIGHT
+}
+
+pub fn draw(f: &mut Frame, app: &App) {
+    let area = f.area();
+    if too_small(area) {
+        let msg = format!(
+            "Terminal too small: cge needs at least {MIN_WIDTH}×{MIN_HEIGHT}, this one is {}×{}.\nEnlarge the window, or press q to quit.",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let (header, bar, body, footer) = split(area);
+    draw_header(f, app, header);
+    draw_bar(f, app, bar);
+    match app.book.as_ref() {
+        Some(book) if book.total() > 0 => {
+            let (table, detail) = body_split(app, body);
+            draw_table(f, app, table);
+            if let Some(d) = detail {
+                draw_detail(f, app, d);
+            }
+        }
+        _ => draw_empty(f, app, body),
+    }
+    draw_footer(f, app, footer);
+    match &app.mode {
+        Mode::Help => draw_help(f, app, area),
+        Mode::Filter(menu) => draw_filter_menu(f, app, menu, area),
+        Mode::Export(prompt) => draw_export(f, app, prompt, area),
+        _ => {}
+    }
+}
+
+fn draw_header(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.config.theme;
+    let title = match &app.book {
+        Some(b) => format!(" cge · {} active accounts · as of {}", b.total(), b.as_of),
+        None => " cge · no golden record yet".to_string(),
+    };
+    match &app.job {
+        Some(p) => {
+            let [left, right] =
+                Layout::horizontal([Constraint::Min(20), Constraint::Length(46)]).areas(area);
+            f.render_widget(Line::styled(title, t.header()), left);
+            let label = format!("{} {}%", p.stage, p.percent);
+            f.render_widget(
+                LineGauge::default()
+                    .ratio(p.percent as f64 / 100.0)
+                    .label(label)
+                    .filled_style(t.fg(t.accent).add_modifier(Modifier::BOLD)),
+                right,
+            );
+        }
+        None => f.render_widget(Line::styled(title, t.header()), area),
+    }
+}
+
+fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.config.theme;
+    let line = match &app.mode {
+        Mode::Search { query, .. } => Line::from(vec![
+            Span::styled(" search: ", t.fg(t.accent)),
+            Span::raw(format!("{query}▏")),
+        ]),
+        _ => {
+            let filters: Vec<String> = app
+                .book
+                .as_ref()
+                .map(|b| b.filters.iter().map(|f| f.describe()).collect())
+                .unwrap_or_default();
+            if filters.is_empty() {
+                Line::styled(" all accounts (f to filter)", t.fg(t.muted))
+            } else {
+                Line::from(vec![
+                    Span::styled(" filters: ", t.fg(t.accent)),
+                    Span::raw(filters.join(" › ")),
+                    Span::styled("  (Backspace removes the last)", t.fg(t.muted)),
+                ])
+            }
+        }
+    };
+    f.render_widget(line, area);
+}
+
+fn score_style(app: &App, key: &str, text: &str) -> Style {
+    let t = &app.config.theme;
+    let v: f64 = text.parse().unwrap_or(-1.0);
+    match key {
+        "compound_churn_risk_score" if v >= 50.0 => t.fg(t.bad),
+        "compound_churn_risk_score" if v >= 25.0 => t.fg(t.warn),
+        "crosssell_readiness_score" if v >= 60.0 => t.fg(t.good),
+        "escalation_health_status" => match text {
+            "critical" => t.fg(t.bad),
+            "at_risk" => t.fg(t.warn),
+            _ => Style::new(),
+        },
+        _ => Style::new(),
+    }
+}
+
+fn draw_table(f: &mut Frame, app: &App, area: Rect) {
+    let Some(book) = app.book.as_ref() else {
+        return;
+    };
+    let t = &app.config.theme;
+    let cols = visible_columns(area);
+    let sort = book.sort;
+    let header = Row::new(cols.iter().map(|&(i, _, _)| {
+        let c = &COLUMNS[i];
+        let arrow = match sort {
+            Some((s, true)) if s == i => "▼",
+            Some((s, false)) if s == i => "▲",
+            _ => "",
+        };
+        let mut style = t.header();
+        if i == app.column {
+            style = style.add_modifier(Modifier::UNDERLINED);
+        }
+        Cell::from(format!("{}{arrow}", c.title)).style(style)
+    }));
+    let rows_visible = area.height.saturating_sub(1) as usize;
+    let end = (app.offset + rows_visible).min(book.len());
+    let rows = (app.offset..end).map(|r| {
+        let cells = cols.iter().map(|&(i, _, _)| {
+            let text = book.cell(r, i);
+            let style = score_style(app, COLUMNS[i].key, &text);
+            Cell::from(text).style(style)
+        });
+        let row = Row::new(cells);
+        if r == app.selected {
+            row.style(if app.focus_detail {
+                Style::new().add_modifier(Modifier::BOLD)
+            } else {
+                t.selected()
+            })
+        } else {
+            row
+        }
+    });
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|&(_, _, w)| Constraint::Length(w))
+        .collect();
+    f.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        area,
+    );
+    if book.is_empty() {
+        let msg =
+            Paragraph::new("No account matches the filters. Backspace removes the last filter.")
+                .style(t.fg(t.muted));
+        f.render_widget(msg, Rect::new(area.x, area.y + 2, area.width, 1));
+    }
+}
+
+fn value_text(gr_col: &polars::prelude::Column, row: usize, kind: Kind, name: &str) -> String {
+    use polars::prelude::AnyValue;
+    match gr_col.get(row) {
+        Ok(AnyValue::Null) | Err(_) => "—".into(),
+        Ok(AnyValue::String(s)) => s.to_string(),
+        Ok(AnyValue::Int64(v)) if kind == Kind::Flag => if v == 1 { "yes" } else { "no" }.into(),
+        Ok(AnyValue::Int64(v)) => v.to_string(),
+        Ok(AnyValue::Float64(v)) => {
+            if name.ends_with("mrr") || name.ends_with("arr") || name == "mrr_change_90d" {
+                format_number(v, Fmt::Money)
+            } else if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        }
+        Ok(other) => other.to_string(),
+    }
+}
+
+fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.config.theme;
+    let Some(book) = app.book.as_ref() else {
+        return;
+    };
+    let border = if app.focus_detail {
+        t.fg(t.accent).add_modifier(Modifier::BOLD)
+    } else {
+        t.fg(t.muted)
+    };
+    let Some(row) = book.frame_row(app.selected) else {
+        f.render_widget(
+            Block::bordered().title(" detail ").border_style(border),
+            area,
+        );
+        return;
+    };
+    let frame = book.frame();
+    let get = |name: &str| {
+        frame
+            .column(name)
+            .ok()
+            .map(|c| value_text(c, row, Kind::Text, name))
+            .unwrap_or_default()
+    };
+    let title = format!(" {} ", get("account_name"));
+    let block = Block::bordered().title(title).border_style(border);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+
+    let [info, spark, rest] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(3),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    f.render_widget(
+        Paragraph::new(vec![
+            Line::from(format!(
+                "{} · {} · {}",
+                get("account_id"),
+                get("owner"),
+                get("industry")
+            )),
+            Line::from(format!(
+                "{} plan · {} billing · {}",
+                get("plan_tier"),
+                get("billing_frequency"),
+                get("country")
+            )),
+        ])
+        .style(t.fg(t.muted)),
+        info,
+    );
+    let weekly = app
+        .detail
+        .as_ref()
+        .map(|d| d.weekly.clone())
+        .unwrap_or_default();
+    let max = weekly.iter().copied().max().unwrap_or(0);
+    let [spark_label, spark_bar] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(2)]).areas(spark);
+    f.render_widget(
+        Line::from(format!(
+            "weekly usage, last {SPARK_WEEKS} weeks (peak {max})"
+        )),
+        spark_label,
+    );
+    f.render_widget(
+        Sparkline::default().data(&weekly).style(t.fg(t.accent)),
+        spark_bar,
+    );
+
+    let mut lines: Vec<Line> = Vec::new();
+    for g in Group::ALL {
+        lines.push(Line::styled(g.label().to_uppercase(), t.header()));
+        for feat in dictionary::FEATURES.iter().filter(|x| x.group == g) {
+            let v = frame
+                .column(feat.name)
+                .map(|c| value_text(c, row, feat.kind, feat.name))
+                .unwrap_or_default();
+            let unit = if feat.unit.is_empty()
+                || v == "—"
+                || feat.kind == Kind::Text
+                || v.starts_with('$')
+            {
+                String::new()
+            } else {
+                format!(" {}", feat.unit)
+            };
+            lines.push(Line::from(vec![
+                Span::raw(format!("  {:<27}", feat.name)),
+                Span::styled(
+                    format!("{v}{unit}"),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
+            ]));
+            if app.show_meanings {
+                lines.push(Line::styled(format!("    {}", feat.meaning), t.fg(t.muted)));
+            }
+        }
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((app.detail_scroll, 0)),
+        rest,
+    );
+}
+
+fn draw_empty(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.config.theme;
+    let text = if app.job.is_some() {
+        "Building the golden record…".to_string()
+    } else {
+        format!(
+            "No active accounts in this workspace yet.\n\n\
+             Bring data in with `cge import DIR` (the five contract CSVs)\n\
+             or make a demo with `cge simulate --as-of YYYY-MM-DD`, then press r.\n\n\
+             Workspace: {}",
+            app.workspace.display()
+        )
+    };
+    f.render_widget(
+        Paragraph::new(text)
+            .style(t.fg(t.muted))
+            .wrap(Wrap { trim: false }),
+        area.inner(ratatui::layout::Margin::new(2, 1)),
+    );
+}
+
+fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.config.theme;
+    let (count, arr) = app
+        .book
+        .as_ref()
+        .map_or((0, 0.0), |b| (b.len(), b.view_arr()));
+    let left = format!(
+        " {count} accounts · ARR {} ",
+        format_number(arr, Fmt::Money)
+    );
+    let right = match &app.status {
+        Some(s) => s.clone(),
+        None => app.config.keymap.footer(),
+    };
+    f.render_widget(
+        Line::from(vec![
+            Span::styled(left, Style::new().add_modifier(Modifier::BOLD)),
+            Span::raw("│ "),
+            Span::styled(right, t.fg(t.muted)),
+        ]),
+        area,
+    );
+}
+
+fn popup(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width.saturating_sub(2));
+    let h = height.min(area.height.saturating_sub(2));
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn draw_help(f: &mut Frame, app: &App, area: Rect) {
+    let t = &app.config.theme;
+    let map = &app.config.keymap;
+    let mut lines: Vec<Line> = map
+        .bindings
+        .iter()
+        .map(|b| {
+            let keys = b
+                .keys
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Line::from(vec![
+                Span::styled(
+                    format!(" {keys:<16}"),
+                    t.fg(t.accent).add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(b.description),
+            ])
+        })
+        .collect();
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        " Mouse: click a row to select it, a header to sort; the wheel scrolls.",
+        t.fg(t.muted),
+    ));
+    lines.push(Line::styled(
+        " Risk = rule-based churn risk 0–100; XSell = cross-sell readiness 0–100.",
+        t.fg(t.muted),
+    ));
+    let h = lines.len() as u16 + 2;
+    let r = popup(area, 84, h);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys (Esc closes) ")),
+        r,
+    );
+}
+
+fn draw_filter_menu(f: &mut Frame, app: &App, menu: &super::app::FilterMenu, area: Rect) {
+    let t = &app.config.theme;
+    let title = match menu.kind {
+        None => " filter by… ".to_string(),
+        Some(k) => format!(" {} ", FILTER_KINDS[k].0),
+    };
+    let items: Vec<ListItem> = menu
+        .options
+        .iter()
+        .map(|o| ListItem::new(format!(" {o}")))
+        .collect();
+    let h = (menu.options.len() as u16 + 2)
+        .min(area.height.saturating_sub(4))
+        .max(3);
+    let r = popup(area, 40, h);
+    let mut state = ListState::default().with_selected(Some(menu.selected));
+    f.render_widget(Clear, r);
+    f.render_stateful_widget(
+        List::new(items)
+            .block(
+                Block::bordered()
+                    .title(title)
+                    .title_bottom(" Enter choose · Esc cancel "),
+            )
+            .highlight_style(t.selected()),
+        r,
+        &mut state,
+    );
+}
+
+fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area: Rect) {
+    let t = &app.config.theme;
+    let rows = app.book.as_ref().map_or(0, |b| b.len());
+    let body = if prompt.confirm_overwrite {
+        vec![
+            Line::from(format!(" {} already exists.", prompt.input)),
+            Line::styled(
+                " Overwrite it? y = overwrite, any other key = choose another name",
+                t.fg(t.warn).add_modifier(Modifier::BOLD),
+            ),
+        ]
+    } else {
+        vec![
+            Line::from(format!(
+                " Export the {rows} accounts in view (this order) to:"
+            )),
+            Line::from(vec![
+                Span::raw(" "),
+                Span::styled(
+                    format!("{}▏", prompt.input),
+                    Style::new().add_modifier(Modifier::UNDERLINED),
+                ),
+            ]),
+        ]
+    };
+    let r = popup(area, 90, 5);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(body).block(
+            Block::bordered()
+                .title(" export CSV ")
+                .title_bottom(" Enter write · Esc cancel ")
+                .borders(Borders::ALL),
+        ),
+        r,
+    );
+}

@@ -1,0 +1,396 @@
+//! The TUI driven through Actions: snapshots of every view (TestBackend + insta) and behaviour.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use chrono::NaiveDate;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use cge::features::{self, GoldenRecord};
+use cge::pipeline::Progress;
+use cge::simulate::{SimConfig, simulate};
+use cge::tui::app::MouseKind;
+use cge::tui::book::COLUMNS;
+use cge::tui::{Action, App, Config};
+use cge::workspace::Workspace;
+
+/// A small simulated book (built once per test binary).
+fn record() -> &'static (tempfile::TempDir, GoldenRecord) {
+    static REC: OnceLock<(tempfile::TempDir, GoldenRecord)> = OnceLock::new();
+    REC.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut ws = Workspace::open(&tmp.path().join("tui.db")).unwrap();
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        simulate(&mut ws, &SimConfig::new(80, 3, as_of), false).unwrap();
+        let gr = features::build(&mut ws, as_of).unwrap();
+        (tmp, gr)
+    })
+}
+
+fn app_with(export_dir: &Path) -> App {
+    let mut app = App::new(
+        Config::builtin(true),
+        Path::new("/data/workspace.db"),
+        export_dir.to_path_buf(),
+    )
+    .with_weekly_source(Box::new(|_, _| {
+        Some((0..26).map(|i| (i * 7 % 11) as u64).collect())
+    }));
+    app.update(Action::Resize(120, 30));
+    app.set_record(&record().1).unwrap();
+    app
+}
+
+fn app() -> App {
+    app_with(Path::new("/exports"))
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| cge::tui::ui::draw(f, app)).unwrap();
+    t.backend().to_string()
+}
+
+fn col(key: &str) -> usize {
+    COLUMNS.iter().position(|c| c.key == key).unwrap()
+}
+
+/// The values of a frame column for the rows of the view, in view order.
+fn view_values(app: &App, key: &str) -> Vec<String> {
+    let book = app.book.as_ref().unwrap();
+    (0..book.len()).map(|r| book.raw(r, key)).collect()
+}
+
+#[test]
+fn snapshot_accounts_view() {
+    insta::assert_snapshot!("accounts", screen(&app(), 120, 30));
+}
+
+#[test]
+fn snapshot_detail_view() {
+    let mut a = app();
+    a.update(Action::ToggleDetail);
+    insta::assert_snapshot!("detail", screen(&a, 120, 30));
+    a.update(Action::ToggleMeanings);
+    a.update(Action::SwitchFocus);
+    a.update(Action::Down);
+    insta::assert_snapshot!("detail_meanings_scrolled", screen(&a, 120, 30));
+}
+
+#[test]
+fn snapshot_help_overlay() {
+    let mut a = app();
+    a.update(Action::Help);
+    insta::assert_snapshot!("help", screen(&a, 120, 30));
+    a.update(Action::Back);
+    assert_eq!(screen(&a, 120, 30), screen(&app(), 120, 30));
+}
+
+#[test]
+fn snapshot_filter_menu() {
+    let mut a = app();
+    a.update(Action::FilterMenu);
+    insta::assert_snapshot!("filter_kinds", screen(&a, 120, 30));
+    a.update(Action::Confirm); // owner
+    insta::assert_snapshot!("filter_owners", screen(&a, 120, 30));
+}
+
+#[test]
+fn snapshot_export_prompt() {
+    let mut a = app();
+    a.update(Action::Export);
+    insta::assert_snapshot!("export_prompt", screen(&a, 120, 30));
+}
+
+#[test]
+fn snapshot_too_small_and_empty_and_job() {
+    insta::assert_snapshot!("too_small", screen(&app(), 50, 10));
+    let mut empty = App::new(
+        Config::builtin(true),
+        Path::new("/data/workspace.db"),
+        PathBuf::from("/exports"),
+    );
+    empty.update(Action::Resize(100, 16));
+    insta::assert_snapshot!("empty_workspace", screen(&empty, 100, 16));
+    let mut a = app();
+    a.on_progress(Progress {
+        stage: "golden record".into(),
+        percent: 45,
+        message: "SQL stages".into(),
+    });
+    insta::assert_snapshot!("job_running", screen(&a, 120, 30));
+}
+
+#[test]
+fn sorting_orders_the_view_and_marks_the_header() {
+    let mut a = app();
+    // Starts riskiest first.
+    let risk: Vec<f64> = view_values(&a, "compound_churn_risk_score")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(risk.windows(2).all(|w| w[0] >= w[1]));
+    a.update(Action::SortBy(col("total_arr")));
+    let arr: Vec<f64> = view_values(&a, "total_arr")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        arr.windows(2).all(|w| w[0] >= w[1]),
+        "ARR sorts descending first"
+    );
+    assert!(screen(&a, 120, 30).contains("ARR▼"));
+    a.update(Action::SortReverse);
+    let arr: Vec<f64> = view_values(&a, "total_arr")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(arr.windows(2).all(|w| w[0] <= w[1]));
+    assert!(screen(&a, 120, 30).contains("ARR▲"));
+    // [ and ] on the selected column; categories sort by rank, not alphabet.
+    a.column = col("engagement_level");
+    a.update(Action::SortDescending);
+    let rank = |v: &str| {
+        ["none", "low", "medium", "high"]
+            .iter()
+            .position(|r| *r == v)
+            .unwrap()
+    };
+    let eng: Vec<usize> = view_values(&a, "engagement_level")
+        .iter()
+        .map(|v| rank(v))
+        .collect();
+    assert!(eng.windows(2).all(|w| w[0] >= w[1]), "{eng:?}");
+    a.update(Action::SortAscending);
+    let eng: Vec<usize> = view_values(&a, "engagement_level")
+        .iter()
+        .map(|v| rank(v))
+        .collect();
+    assert!(eng.windows(2).all(|w| w[0] <= w[1]));
+    // s cycles to the next column with its default direction.
+    a.update(Action::SortNext);
+    assert_eq!(
+        a.book.as_ref().unwrap().sort,
+        Some((
+            col("engagement_level") + 1,
+            COLUMNS[col("engagement_level") + 1].descending_first
+        ))
+    );
+}
+
+#[test]
+fn filters_stack_and_pop_and_the_footer_counts() {
+    let mut a = app();
+    let total = a.book.as_ref().unwrap().len();
+    a.update(Action::FilterMenu);
+    a.update(Action::Confirm); // owner
+    a.update(Action::Confirm); // first owner
+    let owners = view_values(&a, "owner");
+    assert!(!owners.is_empty() && owners.len() < total);
+    assert!(owners.iter().all(|o| o == &owners[0]));
+    let screen1 = screen(&a, 120, 30);
+    assert!(
+        screen1.contains(&format!("filters: owner: {}", owners[0])),
+        "{screen1}"
+    );
+    assert!(
+        screen1.contains(&format!(" {} accounts · ARR", owners.len())),
+        "{screen1}"
+    );
+    // Stack a renewal window.
+    a.update(Action::FilterMenu);
+    for _ in 0..5 {
+        a.update(Action::Down);
+    }
+    a.update(Action::Confirm); // renewal window
+    a.update(Action::Down);
+    a.update(Action::Confirm); // 60 days
+    let renew: Vec<i64> = view_values(&a, "days_to_next_renewal")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(renew.iter().all(|d| *d <= 60));
+    assert!(view_values(&a, "owner").iter().all(|o| o == &owners[0]));
+    assert_eq!(a.book.as_ref().unwrap().filters.len(), 2);
+    a.update(Action::PopFilter);
+    assert_eq!(view_values(&a, "owner"), owners);
+    a.update(Action::PopFilter);
+    assert_eq!(a.book.as_ref().unwrap().len(), total);
+}
+
+#[test]
+fn search_moves_to_matches_and_n_cycles() {
+    let mut a = app();
+    let book = a.book.as_ref().unwrap();
+    let target = book.name(book.len() - 1).unwrap().to_string();
+    let word: String = target.split(' ').next().unwrap().to_string();
+    a.update(Action::Search);
+    for c in word.chars() {
+        a.update(Action::Input(c));
+    }
+    assert!(screen(&a, 120, 30).contains(&format!("search: {word}")));
+    let first = a.selected;
+    assert!(
+        a.book
+            .as_ref()
+            .unwrap()
+            .name(first)
+            .unwrap()
+            .contains(&word)
+    );
+    a.update(Action::Confirm);
+    let matches = (0..a.book.as_ref().unwrap().len())
+        .filter(|&r| {
+            a.book
+                .as_ref()
+                .unwrap()
+                .name(r)
+                .unwrap()
+                .to_lowercase()
+                .contains(&word.to_lowercase())
+        })
+        .count();
+    let mut seen = vec![a.selected];
+    for _ in 0..matches {
+        a.update(Action::SearchNext);
+        seen.push(a.selected);
+    }
+    assert_eq!(
+        seen.first(),
+        seen.last(),
+        "n wraps around to the first match"
+    );
+    a.update(Action::SearchPrevious);
+    assert_eq!(a.selected, seen[matches - 1]);
+    // Esc during a search returns to where it started.
+    let before = a.selected;
+    a.update(Action::Search);
+    a.update(Action::Input('z'));
+    a.update(Action::Input('q'));
+    a.update(Action::Back);
+    assert_eq!(a.selected, before);
+}
+
+#[test]
+fn export_writes_exactly_the_view_and_asks_before_overwriting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app_with(dir.path());
+    a.update(Action::SortBy(col("total_arr")));
+    a.update(Action::FilterMenu);
+    a.update(Action::Down); // plan
+    a.update(Action::Confirm);
+    a.update(Action::Confirm); // first plan value
+    a.update(Action::Export);
+    a.update(Action::Confirm);
+    let status = a.status.clone().unwrap();
+    assert!(status.starts_with("exported "), "{status}");
+    let path = dir.path().join("cge-accounts-2026-10-31.csv");
+    let mut rdr = csv::Reader::from_path(&path).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    assert_eq!(&headers[0], "account_id");
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let book = a.book.as_ref().unwrap();
+    assert_eq!(rows.len(), book.len());
+    assert_eq!(
+        status,
+        format!("exported {} rows to {}", rows.len(), path.display())
+    );
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(&r[0], book.account_id(i).unwrap(), "row {i} out of order");
+    }
+    // A second export suggests a free name; typing the old one asks before overwriting.
+    a.update(Action::Export);
+    match &a.mode {
+        cge::tui::app::Mode::Export(p) => assert!(
+            p.input.ends_with("cge-accounts-2026-10-31-1.csv"),
+            "{}",
+            p.input
+        ),
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..6 {
+        a.update(Action::InputBackspace);
+    }
+    for c in ".csv".chars() {
+        a.update(Action::Input(c));
+    }
+    a.update(Action::Confirm);
+    assert!(screen(&a, 120, 30).contains("already exists"));
+    let before = std::fs::read(&path).unwrap();
+    a.update(Action::Input('n'));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "declined overwrite changed the file"
+    );
+    a.update(Action::Confirm);
+    a.update(Action::Input('y'));
+    assert!(
+        a.status.clone().unwrap().starts_with("exported"),
+        "{:?}",
+        a.status
+    );
+}
+
+#[test]
+fn a_new_record_keeps_selection_sort_and_filters() {
+    let mut a = app();
+    a.update(Action::SortBy(col("total_arr")));
+    a.update(Action::FilterMenu);
+    a.update(Action::Confirm);
+    a.update(Action::Confirm);
+    a.update(Action::Down);
+    let id = a.selected_account().unwrap().to_string();
+    let view = view_values(&a, "account_id");
+    a.on_job_end(Ok(Some(record().1.clone())));
+    assert_eq!(a.selected_account(), Some(id.as_str()));
+    assert_eq!(view_values(&a, "account_id"), view);
+    assert!(a.status.clone().unwrap().contains("rebuilt"));
+    a.on_job_end(Err("disk full".into()));
+    assert_eq!(a.status.as_deref(), Some("rebuild failed: disk full"));
+}
+
+#[test]
+fn mouse_selects_rows_and_sorts_by_header() {
+    let mut a = app();
+    // Row 2 of the screen is the table header; data starts below it.
+    let click = a.mouse_action(MouseKind::Click, 1, 5).unwrap();
+    assert_eq!(click, Action::SelectRow(2));
+    a.update(click);
+    assert_eq!(a.selected, 2);
+    let arr_x = {
+        let mut x = 0;
+        for c in &COLUMNS[..col("total_arr")] {
+            x += c.width + 1;
+        }
+        x + 1
+    };
+    assert_eq!(
+        a.mouse_action(MouseKind::Click, arr_x, 2),
+        Some(Action::SortBy(col("total_arr")))
+    );
+    assert_eq!(
+        a.mouse_action(MouseKind::WheelDown, 0, 0),
+        Some(Action::ScrollDown)
+    );
+}
+
+#[test]
+fn navigation_stays_in_bounds() {
+    let mut a = app();
+    let n = a.book.as_ref().unwrap().len();
+    a.update(Action::Up);
+    assert_eq!(a.selected, 0);
+    a.update(Action::Bottom);
+    assert_eq!(a.selected, n - 1);
+    a.update(Action::Down);
+    assert_eq!(a.selected, n - 1);
+    a.update(Action::PageUp);
+    assert!(a.selected < n - 1);
+    a.update(Action::Top);
+    a.update(Action::PageDown);
+    assert_eq!(a.selected, a.page());
+    a.update(Action::Quit);
+    assert!(a.quit);
+}
