@@ -1,4 +1,4 @@
-//! Scale benchmark: simulate, golden record and usage windows (polars vs SQLite) at
+//! Scale benchmark: simulate, golden record, usage windows (polars vs SQLite) and the TUI at
 //! 10,000 and 100,000 accounts, each stage in its own process so peak memory is its own.
 //!
 //! `cargo bench --bench scale` (set `CGE_BENCH_SCALES=1000,10000` to choose sizes).
@@ -104,6 +104,64 @@ fn stage(name: &str, n: usize) {
                 &format!("{} accounts", rows.len()),
             );
         }
+        "tui" => {
+            use cge::tui::{Action, App, Config, book::COLUMNS};
+            use ratatui::{Terminal, backend::TestBackend};
+            let ws = Workspace::open(&path).unwrap();
+            let gr = features::load(&ws, as_of())
+                .unwrap()
+                .expect("run the features stage first");
+            let t = Instant::now();
+            let mut app = App::new(Config::builtin(false), &path, data_dir());
+            app.update(Action::Resize(160, 50));
+            app.set_record(&gr).unwrap();
+            report(
+                "tui: open book (sorted)",
+                n,
+                t.elapsed().as_secs_f64(),
+                &format!("{} active rows", app.book.as_ref().unwrap().len()),
+            );
+            let arr = COLUMNS.iter().position(|c| c.key == "total_arr").unwrap();
+            let reps = 20;
+            let t = Instant::now();
+            for i in 0..reps {
+                app.update(if i % 2 == 0 {
+                    Action::SortBy(arr)
+                } else {
+                    Action::SortReverse
+                });
+            }
+            let sort_ms = t.elapsed().as_secs_f64() * 1000.0 / reps as f64;
+            let t = Instant::now();
+            for _ in 0..reps {
+                app.update(Action::FilterMenu);
+                app.update(Action::Down); // plan
+                app.update(Action::Confirm);
+                app.update(Action::Confirm);
+                app.update(Action::PopFilter);
+            }
+            let filter_ms = t.elapsed().as_secs_f64() * 1000.0 / (2 * reps) as f64;
+            let mut term = Terminal::new(TestBackend::new(160, 50)).unwrap();
+            let frames = 200;
+            let t = Instant::now();
+            for i in 0..frames {
+                app.update(if i % 2 == 0 {
+                    Action::PageDown
+                } else {
+                    Action::Down
+                });
+                term.draw(|f| cge::tui::ui::draw(f, &app)).unwrap();
+            }
+            let frame_ms = t.elapsed().as_secs_f64() * 1000.0 / frames as f64;
+            report(
+                "tui: sort / filter / frame",
+                n,
+                0.0,
+                &format!(
+                    "sort {sort_ms:.1} ms, filter {filter_ms:.1} ms, frame {frame_ms:.2} ms (160x50)"
+                ),
+            );
+        }
         other => panic!("unknown stage {other}"),
     }
 }
@@ -124,7 +182,7 @@ fn main() {
         .collect();
     let me = std::env::current_exe().unwrap();
     for n in scales {
-        for name in ["simulate", "features", "windows"] {
+        for name in ["simulate", "features", "windows", "tui"] {
             let status = Command::new(&me)
                 .args([name, &n.to_string()])
                 .status()
