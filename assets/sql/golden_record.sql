@@ -62,7 +62,7 @@ escalation_intensity AS (
 
 -- Usage velocity: no usage in the window is zero usage; an account idle for the whole
 -- window gets its last usage from an index seek.
-usage_velocity AS (
+usage_velocity AS MATERIALIZED (
     SELECT *,
            coalesce(w_avg, 0.0) AS avg_daily_usage_count,
            coalesce(w_v7, 0.0) AS usage_velocity_7day,
@@ -100,7 +100,7 @@ onboarding_friction AS (
 ),
 
 -- Cross-sell readiness: growth, room to expand, full seats, engagement, calm support.
-crosssell_readiness AS (
+crosssell_readiness AS MATERIALIZED (
     SELECT *,
            min(100.0,
                CASE WHEN growth_rate_mom > 0.02 THEN 25 WHEN growth_rate_mom > 0 THEN 10 ELSE 0 END

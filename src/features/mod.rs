@@ -140,10 +140,11 @@ pub fn build_with(
 ) -> Result<GoldenRecord> {
     let as_of_s = date_str(as_of);
     reporter.progress(
-        "usage windows",
+        "aggregations",
         5,
-        format!("usage windows as of {as_of_s} (polars)"),
+        format!("usage, subscriptions, signals, support as of {as_of_s} (polars)"),
     );
+    let path = ws.path().to_path_buf();
     let conn = ws.conn_mut();
     // The stages materialize and auto-index intermediate tables: keep them in memory.
     workspace::bulk_cache(conn)?;
@@ -154,7 +155,7 @@ pub fn build_with(
         20_000,
         Some(move || flag.load(std::sync::atomic::Ordering::Relaxed)),
     )?;
-    let result = store(conn, &as_of_s, reporter);
+    let result = store(conn, &path, as_of, reporter);
     conn.progress_handler(0, None::<fn() -> bool>)?;
     if reporter.is_cancelled() {
         return Err(Cancelled.into());
@@ -170,21 +171,52 @@ pub fn build_with(
     Ok(gr)
 }
 
-fn store(conn: &mut Connection, as_of_s: &str, reporter: &Reporter) -> Result<()> {
+fn store(
+    conn: &mut Connection,
+    path: &std::path::Path,
+    as_of: NaiveDate,
+    reporter: &Reporter,
+) -> Result<()> {
+    let as_of_s = &date_str(as_of);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     ensure_table(&tx)?;
-    let accounts_with_usage = usage::fill_temp_table(&tx, as_of_s)?;
+    // Two cores: the usage windows run on a second, read-only connection while this one
+    // aggregates subscriptions, signals and support (WAL readers see the committed data).
+    let (windows, frames) = std::thread::scope(|scope| {
+        let usage = scope.spawn(|| -> Result<(DataFrame, Vec<String>)> {
+            let c = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            c.busy_timeout(workspace::busy_timeout())?;
+            let flag = reporter.cancel_flag();
+            let mut c = c;
+            c.progress_handler(
+                20_000,
+                Some(move || flag.load(std::sync::atomic::Ordering::Relaxed)),
+            )?;
+            usage::windows(&c, as_of_s)
+        });
+        let frames = stages::compute(&tx, as_of);
+        let windows = usage
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the usage-window stage crashed")));
+        (windows, frames)
+    });
     reporter.check()?;
+    let (windows, ids) = windows?;
+    let frames = frames?;
     reporter.progress(
-        "aggregations",
-        25,
+        "golden record",
+        45,
         format!(
-            "{accounts_with_usage} accounts with recent usage; subscriptions, signals, support"
+            "{} accounts with recent usage; SQL stages",
+            windows.height()
         ),
     );
-    stages::fill_temp_tables(&tx, NaiveDate::parse_from_str(as_of_s, "%Y-%m-%d")?)?;
-    reporter.check()?;
-    reporter.progress("golden record", 45, "SQL stages");
+    usage::write_temp_table(&tx, &windows, &ids)?;
+    stages::write_temp_tables(&tx, &frames)?;
     check_sql_columns_prepared(&tx)?;
     tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [as_of_s])?;
     let cols = expected_sql_columns().join(", ");

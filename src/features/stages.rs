@@ -7,18 +7,15 @@
 //! 2.6 s (renewal), 2.4 s (signals) and 0.8 s (support) as SQLite CTEs; see the
 //! README's benchmark table for the polars figures.
 
-use std::collections::HashMap;
-
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use rusqlite::Connection;
-use rusqlite::types::Value;
 
 /// Interns account ids so frames group on integers.
 #[derive(Default)]
 pub struct Accounts {
-    index: HashMap<String, u32>,
+    index: PlHashMap<String, u32>,
     pub ids: Vec<String>,
 }
 
@@ -37,14 +34,14 @@ impl Accounts {
 /// Days from a stored date (`YYYY-MM-DD...`) to the as-of date, cached per distinct date.
 pub struct Ages {
     as_of: NaiveDate,
-    cache: HashMap<String, i32>,
+    cache: PlHashMap<String, i32>,
 }
 
 impl Ages {
     pub fn new(as_of: NaiveDate) -> Self {
         Ages {
             as_of,
-            cache: HashMap::new(),
+            cache: PlHashMap::default(),
         }
     }
 
@@ -103,13 +100,13 @@ pub fn subscriptions(
             None => None,
         });
         tier.push(tier_rank(r.get_ref(3)?.as_str()?));
-        seats.push(r.get::<_, i64>(4)?);
+        seats.push(r.get_ref(4)?.as_i64()?);
         mrr.push(r.get::<_, f64>(5)?);
         arr.push(r.get::<_, f64>(6)?);
-        up.push(r.get::<_, i64>(7)?);
-        down.push(r.get::<_, i64>(8)?);
-        auto.push(r.get::<_, i64>(9)?);
-        billing.push(r.get::<_, String>(10)?);
+        up.push(r.get_ref(7)?.as_i64()?);
+        down.push(r.get_ref(8)?.as_i64()?);
+        auto.push(r.get_ref(9)?.as_i64()?);
+        billing.push(r.get_ref(10)?.as_str()? == "annual");
         sub.push(r.get::<_, String>(11)?);
     }
     let n = acc.len();
@@ -172,16 +169,23 @@ pub fn subscriptions(
             .alias("downgrade_count_12m"),
             col("auto").filter(active()).min().alias("auto_renew"),
             col("tier").filter(active()).max().alias("tier_rank"),
-            oldest("billing").alias("billing_frequency"),
+            oldest("billing").alias("annual"),
             oldest("start_age").alias("renewal_age"),
         ])
-        .with_column(
-            when(col("billing_frequency").eq(lit("annual")))
+        .with_columns([
+            when(col("annual").is_null())
+                .then(lit(NULL).cast(DataType::String))
+                .when(col("annual"))
+                .then(lit("annual"))
+                .otherwise(lit("monthly"))
+                .alias("billing_frequency"),
+            when(col("annual"))
                 .then(lit(365) - col("renewal_age") % lit(365))
                 .otherwise(lit(30) - col("renewal_age") % lit(30))
                 .cast(DataType::Int64)
                 .alias("days_to_next_renewal"),
-        )
+        ])
+        .drop(by_name(["annual", "renewal_age"], true, false))
         .collect()?;
     Ok(out)
 }
@@ -316,6 +320,44 @@ pub fn support(conn: &Connection, as_of: NaiveDate, accounts: &mut Accounts) -> 
         .collect()?)
 }
 
+/// A frame column as typed, single-chunk values for fast row access.
+enum Typed {
+    Str(StringChunked),
+    Int(Int64Chunked),
+    Real(Float64Chunked),
+}
+
+impl Typed {
+    fn of(c: &Column) -> Result<Typed> {
+        Ok(match c.dtype() {
+            DataType::String => Typed::Str(c.str()?.rechunk().into_owned()),
+            DataType::Float32 | DataType::Float64 => {
+                Typed::Real(c.cast(&DataType::Float64)?.f64()?.rechunk().into_owned())
+            }
+            _ => Typed::Int(c.cast(&DataType::Int64)?.i64()?.rechunk().into_owned()),
+        })
+    }
+
+    fn sql_type(&self) -> &'static str {
+        match self {
+            Typed::Str(_) => "TEXT",
+            Typed::Int(_) => "INTEGER",
+            Typed::Real(_) => "REAL",
+        }
+    }
+
+    fn value(&self, i: usize) -> rusqlite::types::ValueRef<'_> {
+        use rusqlite::types::ValueRef;
+        match self {
+            Typed::Str(c) => c
+                .get(i)
+                .map_or(ValueRef::Null, |s| ValueRef::Text(s.as_bytes())),
+            Typed::Int(c) => c.get(i).map_or(ValueRef::Null, ValueRef::Integer),
+            Typed::Real(c) => c.get(i).map_or(ValueRef::Null, ValueRef::Real),
+        }
+    }
+}
+
 /// Write a frame keyed by interned `account` into `temp.<name>` (primary key account_id).
 pub fn write_temp(
     conn: &Connection,
@@ -323,62 +365,68 @@ pub fn write_temp(
     df: &DataFrame,
     accounts: &Accounts,
 ) -> Result<()> {
-    let cols: Vec<&Column> = df
+    let named: Vec<(&str, Typed)> = df
         .columns()
         .iter()
         .filter(|c| c.name() != "account")
-        .collect();
-    let defs: Vec<String> = cols
+        .map(|c| Ok((c.name().as_str(), Typed::of(c)?)))
+        .collect::<Result<_>>()?;
+    let defs: Vec<String> = named
         .iter()
-        .map(|c| {
-            let t = match c.dtype() {
-                DataType::String => "TEXT",
-                DataType::Float32 | DataType::Float64 => "REAL",
-                _ => "INTEGER",
-            };
-            format!("{} {t}", c.name())
-        })
+        .map(|(n, t)| format!("{n} {}", t.sql_type()))
         .collect();
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS temp.{name}; CREATE TEMP TABLE {name} (account_id TEXT PRIMARY KEY NOT NULL, {});",
         defs.join(", ")
     ))?;
-    let placeholders = vec!["?"; cols.len() + 1].join(", ");
+    let placeholders = vec!["?"; named.len() + 1].join(", ");
     let mut insert = conn.prepare(&format!("INSERT INTO temp.{name} VALUES ({placeholders})"))?;
-    let account = df.column("account")?.u32()?;
-    let mut row: Vec<Value> = Vec::with_capacity(cols.len() + 1);
+    let account = df.column("account")?.u32()?.rechunk().into_owned();
+    let mut row: Vec<rusqlite::types::ValueRef<'_>> = Vec::with_capacity(named.len() + 1);
     for i in 0..df.height() {
         row.clear();
-        row.push(Value::Text(
-            accounts.ids[account.get(i).context("account")? as usize].clone(),
-        ));
-        for c in &cols {
-            row.push(match c.get(i)? {
-                AnyValue::Null => Value::Null,
-                AnyValue::Boolean(b) => Value::Integer(b as i64),
-                AnyValue::Int32(v) => Value::Integer(v as i64),
-                AnyValue::Int64(v) => Value::Integer(v),
-                AnyValue::UInt32(v) => Value::Integer(v as i64),
-                AnyValue::Float64(v) => Value::Real(v),
-                AnyValue::Float32(v) => Value::Real(v as f64),
-                AnyValue::String(s) => Value::Text(s.to_string()),
-                AnyValue::StringOwned(s) => Value::Text(s.to_string()),
-                other => anyhow::bail!("temp.{name}.{}: unexpected value {other:?}", c.name()),
-            });
-        }
-        insert.execute(rusqlite::params_from_iter(row.iter()))?;
+        let id = &accounts.ids[account.get(i).context("account")? as usize];
+        row.push(rusqlite::types::ValueRef::Text(id.as_bytes()));
+        row.extend(named.iter().map(|(_, t)| t.value(i)));
+        insert.execute(rusqlite::params_from_iter(
+            row.iter()
+                .map(|v| rusqlite::types::ToSqlOutput::Borrowed(*v)),
+        ))?;
     }
+    Ok(())
+}
+
+/// The aggregation frames of one as-of date, keyed by interned account.
+pub struct StageFrames {
+    pub accounts: Accounts,
+    pub subscriptions: DataFrame,
+    pub signals: DataFrame,
+    pub support: DataFrame,
+}
+
+/// Compute every polars aggregation stage.
+pub fn compute(conn: &Connection, as_of: NaiveDate) -> Result<StageFrames> {
+    let mut accounts = Accounts::default();
+    let subscriptions = subscriptions(conn, as_of, &mut accounts)?;
+    let signals = signals(conn, as_of, &mut accounts)?;
+    let support = support(conn, as_of, &mut accounts)?;
+    Ok(StageFrames {
+        accounts,
+        subscriptions,
+        signals,
+        support,
+    })
+}
+
+/// Leave the stage frames in their temp tables for the SQL.
+pub fn write_temp_tables(conn: &Connection, f: &StageFrames) -> Result<()> {
+    write_temp(conn, "stage_subscriptions", &f.subscriptions, &f.accounts)?;
+    write_temp(conn, "stage_signals", &f.signals, &f.accounts)?;
+    write_temp(conn, "stage_support", &f.support, &f.accounts)?;
     Ok(())
 }
 
 /// Run every polars stage and leave its temp table for the SQL.
 pub fn fill_temp_tables(conn: &Connection, as_of: NaiveDate) -> Result<()> {
-    let mut accounts = Accounts::default();
-    let subs = subscriptions(conn, as_of, &mut accounts)?;
-    write_temp(conn, "stage_subscriptions", &subs, &accounts)?;
-    let sig = signals(conn, as_of, &mut accounts)?;
-    write_temp(conn, "stage_signals", &sig, &accounts)?;
-    let sup = support(conn, as_of, &mut accounts)?;
-    write_temp(conn, "stage_support", &sup, &accounts)?;
-    Ok(())
+    write_temp_tables(conn, &compute(conn, as_of)?)
 }

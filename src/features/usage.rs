@@ -5,8 +5,6 @@
 //! every window is one pass of a polars group-by. The result goes into the temp
 //! table `usage_window` that the golden-record SQL joins.
 
-use std::collections::HashMap;
-
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use rusqlite::Connection;
@@ -43,8 +41,8 @@ fn read_rows(conn: &Connection, as_of: &str) -> Result<Rows> {
         account_ids: Vec::new(),
     };
     // Subscription -> account, held in memory: cheaper than a join lookup per usage row.
-    let mut accounts: HashMap<String, u32> = HashMap::new();
-    let mut owner: HashMap<String, u32> = HashMap::new();
+    let mut accounts: PlHashMap<String, u32> = PlHashMap::default();
+    let mut owner: PlHashMap<String, u32> = PlHashMap::default();
     {
         let mut stmt =
             conn.prepare_cached("SELECT subscription_id, account_id FROM subscriptions")?;
@@ -70,9 +68,9 @@ fn read_rows(conn: &Connection, as_of: &str) -> Result<Rows> {
          FROM feature_usage NOT INDEXED
          WHERE usage_date > date(?1, ?2) AND usage_date <= ?1",
     )?;
-    let mut features: HashMap<String, u32> = HashMap::new();
+    let mut features: PlHashMap<String, u32> = PlHashMap::default();
     // Few distinct dates: parse each once.
-    let mut ages: HashMap<String, i32> = HashMap::new();
+    let mut ages: PlHashMap<String, i32> = PlHashMap::default();
     let mut q = stmt.query(rusqlite::params![as_of, format!("-{WINDOW_DAYS} days")])?;
     while let Some(r) = q.next()? {
         let sub = r.get_ref(0)?.as_str()?;
@@ -100,9 +98,9 @@ fn read_rows(conn: &Connection, as_of: &str) -> Result<Rows> {
         rows.account.push(id);
         rows.age.push(age);
         rows.feature.push(f);
-        rows.count.push(r.get(3)?);
-        rows.duration.push(r.get(4)?);
-        rows.errors.push(r.get(5)?);
+        rows.count.push(r.get_ref(3)?.as_i64()?);
+        rows.duration.push(r.get_ref(4)?.as_i64()?);
+        rows.errors.push(r.get_ref(5)?.as_i64()?);
     }
     Ok(rows)
 }
@@ -216,8 +214,13 @@ pub fn fill_temp_table_empty(conn: &Connection) -> Result<()> {
 
 /// Compute the windows and load them into `temp.usage_window`.
 pub fn fill_temp_table(conn: &Connection, as_of: &str) -> Result<usize> {
-    fill_temp_table_empty(conn)?;
     let (df, ids) = windows(conn, as_of)?;
+    write_temp_table(conn, &df, &ids)
+}
+
+/// Load computed windows into `temp.usage_window`; returns the number of accounts.
+pub fn write_temp_table(conn: &Connection, df: &DataFrame, ids: &[String]) -> Result<usize> {
+    fill_temp_table_empty(conn)?;
     let account = df.column("account")?.u32()?;
     let f64s = |name: &str| -> Result<&Float64Chunked> { Ok(df.column(name)?.f64()?) };
     let i64s = |name: &str| -> Result<&Int64Chunked> { Ok(df.column(name)?.i64()?) };
