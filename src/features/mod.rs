@@ -217,6 +217,8 @@ fn store(
     );
     usage::write_temp_table(&tx, &windows, &ids)?;
     stages::write_temp_tables(&tx, &frames)?;
+    reporter.check()?;
+    reporter.progress("golden record", 55, "composing the record (SQL stages)");
     check_sql_columns_prepared(&tx)?;
     tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [as_of_s])?;
     let cols = expected_sql_columns().join(", ");
@@ -266,15 +268,16 @@ pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
         "SELECT {} FROM golden_record WHERE as_of = ?1 ORDER BY account_id",
         names.join(", ")
     ))?;
+    // Text goes straight into polars string builders: no String per cell.
     enum Buf {
-        Text(Vec<Option<String>>),
+        Text(StringChunkedBuilder),
         Int(Vec<Option<i64>>),
         Real(Vec<Option<f64>>),
     }
     let mut bufs: Vec<Buf> = columns
         .iter()
-        .map(|(_, k)| match k {
-            Kind::Text => Buf::Text(Vec::new()),
+        .map(|(n, k)| match k {
+            Kind::Text => Buf::Text(StringChunkedBuilder::new((*n).into(), 1024)),
             Kind::Int | Kind::Flag => Buf::Int(Vec::new()),
             Kind::Real => Buf::Real(Vec::new()),
         })
@@ -283,10 +286,14 @@ pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
     let mut height = 0;
     while let Some(r) = rows.next()? {
         for (i, b) in bufs.iter_mut().enumerate() {
+            let v = r.get_ref(i)?;
             match b {
-                Buf::Text(v) => v.push(r.get(i)?),
-                Buf::Int(v) => v.push(r.get(i)?),
-                Buf::Real(v) => v.push(r.get(i)?),
+                Buf::Text(t) => t.append_option(v.as_str_or_null()?),
+                Buf::Int(x) => x.push(v.as_i64_or_null()?),
+                Buf::Real(x) => x.push(match v {
+                    rusqlite::types::ValueRef::Integer(i) => Some(i as f64),
+                    other => other.as_f64_or_null()?,
+                }),
             }
         }
         height += 1;
@@ -295,7 +302,7 @@ pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
         .iter()
         .zip(bufs)
         .map(|(n, b)| match b {
-            Buf::Text(v) => Column::new((*n).into(), v),
+            Buf::Text(t) => t.finish().into_column(),
             Buf::Int(v) => Column::new((*n).into(), v),
             Buf::Real(v) => Column::new((*n).into(), v),
         })
