@@ -1,9 +1,12 @@
 //! The golden record: point-in-time account health features, one row per account per as-of date.
 //!
-//! Built by `assets/sql/golden_record.sql` (named CTE stages, the as-of date a bound
-//! parameter) over the usage windows from [`usage`] (polars), materialized into the
-//! `golden_record` table and loaded into a polars [`DataFrame`].
+//! SQL in `assets/sql/golden/` selects what is known at the as-of date (a bound
+//! parameter; no clock): accounts signed up, subscriptions started, snapshots,
+//! tickets and usage by then, and last activity by index seek. polars aggregates per
+//! account ([`stages`], [`usage`]) and composes the rule stages ([`compose`]). The
+//! record is materialized into the `golden_record` table and kept as a [`DataFrame`].
 
+pub mod compose;
 pub mod dictionary;
 pub mod stages;
 pub mod usage;
@@ -16,8 +19,6 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::pipeline::{Cancelled, Reporter};
 use crate::workspace::{self, Workspace};
 use dictionary::Kind;
-
-pub const GOLDEN_SQL: &str = include_str!("../../assets/sql/golden_record.sql");
 
 /// The golden record for one as-of date.
 #[derive(Debug, Clone)]
@@ -75,35 +76,11 @@ pub fn ensure_table(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The column names the golden-record SQL must produce, in order.
-pub fn expected_sql_columns() -> Vec<&'static str> {
+/// The golden-record table's columns, in order: the as-of date, then the dictionary's.
+pub fn table_columns() -> Vec<&'static str> {
     std::iter::once("as_of")
         .chain(dictionary::columns().into_iter().map(|(n, _)| n))
         .collect()
-}
-
-/// Check that the SQL's output columns are exactly the dictionary's.
-pub fn check_sql_columns(conn: &Connection) -> Result<()> {
-    usage_temp_table(conn)?;
-    let stmt = conn
-        .prepare(GOLDEN_SQL)
-        .context("golden_record.sql does not prepare")?;
-    let got: Vec<&str> = stmt.column_names().collect();
-    let want = expected_sql_columns();
-    if got != want {
-        let missing: Vec<&&str> = want.iter().filter(|c| !got.contains(c)).collect();
-        let extra: Vec<&&str> = got.iter().filter(|c| !want.contains(c)).collect();
-        bail!(
-            "golden_record.sql columns differ from the feature dictionary (missing {missing:?}, extra {extra:?}, or out of order)"
-        );
-    }
-    Ok(())
-}
-
-fn usage_temp_table(conn: &Connection) -> Result<()> {
-    // The SQL joins the stage temp tables; they must exist before the statement prepares.
-    usage::fill_temp_table_empty(conn)?;
-    stages::fill_temp_tables(conn, NaiveDate::from_ymd_opt(1970, 1, 1).expect("date"))
 }
 
 /// The default as-of date of a workspace: its recorded data date, else the latest date in the data.
@@ -160,9 +137,10 @@ pub fn build_with(
     if reporter.is_cancelled() {
         return Err(Cancelled.into());
     }
-    result?;
-    reporter.progress("loading", 85, "loading the record into memory");
-    let gr = load(ws, as_of)?.context("the golden record vanished after it was built")?;
+    let gr = GoldenRecord {
+        as_of,
+        frame: result?,
+    };
     reporter.progress(
         "done",
         100,
@@ -176,7 +154,7 @@ fn store(
     path: &std::path::Path,
     as_of: NaiveDate,
     reporter: &Reporter,
-) -> Result<()> {
+) -> Result<DataFrame> {
     let as_of_s = &date_str(as_of);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     ensure_table(&tx)?;
@@ -184,14 +162,13 @@ fn store(
     // aggregates subscriptions, signals and support (WAL readers see the committed data).
     let (windows, frames) = std::thread::scope(|scope| {
         let usage = scope.spawn(|| -> Result<(DataFrame, Vec<String>)> {
-            let c = Connection::open_with_flags(
+            let mut c = Connection::open_with_flags(
                 path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             c.busy_timeout(workspace::busy_timeout())?;
             let flag = reporter.cancel_flag();
-            let mut c = c;
             c.progress_handler(
                 20_000,
                 Some(move || flag.load(std::sync::atomic::Ordering::Relaxed)),
@@ -205,41 +182,69 @@ fn store(
         (windows, frames)
     });
     reporter.check()?;
-    let (windows, ids) = windows?;
+    let (windows, window_ids) = windows?;
     let frames = frames?;
     reporter.progress(
         "golden record",
-        45,
-        format!(
-            "{} accounts with recent usage; SQL stages",
-            windows.height()
-        ),
+        60,
+        format!("{} accounts with recent usage; composing", windows.height()),
     );
-    usage::write_temp_table(&tx, &windows, &ids)?;
-    stages::write_temp_tables(&tx, &frames)?;
+
+    let base = stages::accounts(&tx, as_of)?;
+    let keyed = |df: &DataFrame, ids: &[String]| stages::with_account_ids(df, ids);
+    let joined = base
+        .lazy()
+        .left_join(
+            keyed(&frames.subscriptions, &frames.accounts.ids)?.lazy(),
+            col("account_id"),
+            col("account_id"),
+        )
+        .left_join(
+            keyed(&frames.signals, &frames.accounts.ids)?.lazy(),
+            col("account_id"),
+            col("account_id"),
+        )
+        .left_join(
+            keyed(&frames.support, &frames.accounts.ids)?.lazy(),
+            col("account_id"),
+            col("account_id"),
+        )
+        .left_join(
+            keyed(&windows, &window_ids)?.lazy(),
+            col("account_id"),
+            col("account_id"),
+        )
+        .collect()?;
+    let composed = compose::compose(joined.lazy());
+    let record = final_columns(composed)
+        .sort(["account_id"], Default::default())
+        .collect()?;
     reporter.check()?;
-    reporter.progress("golden record", 55, "composing the record (SQL stages)");
-    check_sql_columns_prepared(&tx)?;
+
+    reporter.progress("storing", 80, "writing the golden_record table");
     tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [as_of_s])?;
-    let cols = expected_sql_columns().join(", ");
-    tx.execute(
-        &format!("INSERT INTO golden_record ({cols}) {GOLDEN_SQL}"),
-        rusqlite::named_params! {":as_of": as_of_s},
-    )
-    .context("building the golden record")?;
+    stages::insert_frame(&tx, "golden_record", Some(as_of_s), &record)?;
     reporter.check()?;
     workspace::set_meta(&tx, "golden_record.as_of", as_of_s)?;
     tx.commit()?;
-    Ok(())
+    Ok(record)
 }
 
-fn check_sql_columns_prepared(conn: &Connection) -> Result<()> {
-    let stmt = conn.prepare_cached(GOLDEN_SQL)?;
-    if stmt.column_names().collect::<Vec<_>>() != expected_sql_columns() {
-        drop(stmt);
-        return check_sql_columns(conn);
-    }
-    Ok(())
+/// Select the dictionary's columns, in order, with their storage types.
+fn final_columns(lf: LazyFrame) -> LazyFrame {
+    lf.select(
+        dictionary::columns()
+            .into_iter()
+            .map(|(name, kind)| {
+                let dtype = match kind {
+                    Kind::Text => DataType::String,
+                    Kind::Int | Kind::Flag => DataType::Int64,
+                    Kind::Real => DataType::Float64,
+                };
+                col(name).cast(dtype)
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The as-of date of the last built golden record, if any.

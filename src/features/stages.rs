@@ -1,11 +1,10 @@
-//! The golden record's aggregation stages in polars: subscription status and renewal,
-//! the latest account signals, and support load. Each reads its table once with a
-//! plain scan and aggregates per account; results go to temp tables that the SQL
-//! composition stages (`assets/sql/golden_record.sql`) join by account.
+//! The golden record's aggregation stages: subscription status and renewal, the latest
+//! account signals, and support load. SQL in `assets/sql/golden/` selects what is known
+//! at the as-of date; polars aggregates it per account.
 //!
-//! Why not SQL: at 100,000 accounts these stages took 3.5 s (subscriptions),
+//! Why not all in SQL: at 100,000 accounts these stages took 3.5 s (subscriptions),
 //! 2.6 s (renewal), 2.4 s (signals) and 0.8 s (support) as SQLite CTEs; see the
-//! README's benchmark table for the polars figures.
+//! README's benchmark table for the figures now.
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
@@ -74,11 +73,8 @@ pub fn subscriptions(
     accounts: &mut Accounts,
 ) -> Result<DataFrame> {
     let as_of_s = as_of.format("%Y-%m-%d").to_string();
-    let mut stmt = conn.prepare_cached(
-        "SELECT account_id, start_date, end_date, plan_tier, seats, mrr_amount, arr_amount, upgrade_flag,
-                downgrade_flag, auto_renew_flag, billing_frequency, subscription_id
-         FROM subscriptions WHERE start_date <= ?1",
-    )?;
+    let mut stmt =
+        conn.prepare_cached(include_str!("../../assets/sql/golden/subscriptions.sql"))?;
     let mut ages = Ages::new(as_of);
     let (mut acc, mut start, mut end, mut tier, mut seats, mut mrr, mut arr) = (
         Vec::new(),
@@ -89,9 +85,10 @@ pub fn subscriptions(
         Vec::new(),
         Vec::new(),
     );
-    let (mut up, mut down, mut auto, mut billing, mut sub) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut q = stmt.query([&as_of_s])?;
+    let (mut up, mut down, mut auto, mut billing) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut sub = StringChunkedBuilder::new("sub".into(), 1 << 16);
+    let mut q = stmt.query(rusqlite::named_params! {":as_of": as_of_s})?;
     while let Some(r) = q.next()? {
         acc.push(accounts.intern(r.get_ref(0)?.as_str()?));
         start.push(ages.age(r.get_ref(1)?.as_str()?)?);
@@ -107,7 +104,7 @@ pub fn subscriptions(
         down.push(r.get_ref(8)?.as_i64()?);
         auto.push(r.get_ref(9)?.as_i64()?);
         billing.push(r.get_ref(10)?.as_str()? == "annual");
-        sub.push(r.get::<_, String>(11)?);
+        sub.append_value(r.get_ref(11)?.as_str()?);
     }
     let n = acc.len();
     let df = DataFrame::new(
@@ -124,7 +121,7 @@ pub fn subscriptions(
             Column::new("down".into(), down),
             Column::new("auto".into(), auto),
             Column::new("billing".into(), billing),
-            Column::new("sub".into(), sub),
+            sub.finish().into_column(),
         ],
     )?;
     // Active at the as-of date: started by then (the query) and not ended by then.
@@ -190,13 +187,10 @@ pub fn subscriptions(
     Ok(out)
 }
 
-/// The latest account-signal snapshot on or before the as-of date.
+/// The latest account-signal snapshot on or before the as-of date (chosen by SQLite).
 pub fn signals(conn: &Connection, as_of: NaiveDate, accounts: &mut Accounts) -> Result<DataFrame> {
     let as_of_s = as_of.format("%Y-%m-%d").to_string();
-    let mut stmt = conn.prepare_cached(
-        "SELECT account_id, snapshot_date, hris_headcount, managed_devices, growth_rate_mom, spend_active_users
-         FROM account_signals WHERE snapshot_date <= ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(include_str!("../../assets/sql/golden/signals.sql"))?;
     let mut ages = Ages::new(as_of);
     let (mut acc, mut age, mut head, mut dev, mut growth, mut users) = (
         Vec::new(),
@@ -206,7 +200,7 @@ pub fn signals(conn: &Connection, as_of: NaiveDate, accounts: &mut Accounts) -> 
         Vec::new(),
         Vec::new(),
     );
-    let mut q = stmt.query([&as_of_s])?;
+    let mut q = stmt.query(rusqlite::named_params! {":as_of": as_of_s})?;
     while let Some(r) = q.next()? {
         acc.push(accounts.intern(r.get_ref(0)?.as_str()?));
         age.push(ages.age(r.get_ref(1)?.as_str()?)?);
@@ -250,10 +244,7 @@ pub fn support(conn: &Connection, as_of: NaiveDate, accounts: &mut Accounts) -> 
     let end_of_day = (as_of + chrono::Days::new(1))
         .format("%Y-%m-%d")
         .to_string();
-    let mut stmt = conn.prepare_cached(
-        "SELECT account_id, submitted_at, closed_at, priority, first_response_time_minutes, satisfaction_score, escalation_flag
-         FROM support_tickets WHERE submitted_at <= ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(include_str!("../../assets/sql/golden/support.sql"))?;
     let mut ages = Ages::new(as_of);
     let (mut acc, mut age, mut closed, mut severe, mut frt, mut sat, mut esc) = (
         Vec::new(),
@@ -264,7 +255,7 @@ pub fn support(conn: &Connection, as_of: NaiveDate, accounts: &mut Accounts) -> 
         Vec::new(),
         Vec::new(),
     );
-    let mut q = stmt.query([&as_of_s])?;
+    let mut q = stmt.query(rusqlite::named_params! {":as_of": as_of_s})?;
     while let Some(r) = q.next()? {
         acc.push(accounts.intern(r.get_ref(0)?.as_str()?));
         age.push(ages.age(r.get_ref(1)?.as_str()?)?);
@@ -338,14 +329,6 @@ impl Typed {
         })
     }
 
-    fn sql_type(&self) -> &'static str {
-        match self {
-            Typed::Str(_) => "TEXT",
-            Typed::Int(_) => "INTEGER",
-            Typed::Real(_) => "REAL",
-        }
-    }
-
     fn value(&self, i: usize) -> rusqlite::types::ValueRef<'_> {
         use rusqlite::types::ValueRef;
         match self {
@@ -356,44 +339,6 @@ impl Typed {
             Typed::Real(c) => c.get(i).map_or(ValueRef::Null, ValueRef::Real),
         }
     }
-}
-
-/// Write a frame keyed by interned `account` into `temp.<name>` (primary key account_id).
-pub fn write_temp(
-    conn: &Connection,
-    name: &str,
-    df: &DataFrame,
-    accounts: &Accounts,
-) -> Result<()> {
-    let named: Vec<(&str, Typed)> = df
-        .columns()
-        .iter()
-        .filter(|c| c.name() != "account")
-        .map(|c| Ok((c.name().as_str(), Typed::of(c)?)))
-        .collect::<Result<_>>()?;
-    let defs: Vec<String> = named
-        .iter()
-        .map(|(n, t)| format!("{n} {}", t.sql_type()))
-        .collect();
-    conn.execute_batch(&format!(
-        "DROP TABLE IF EXISTS temp.{name}; CREATE TEMP TABLE {name} (account_id TEXT PRIMARY KEY NOT NULL, {});",
-        defs.join(", ")
-    ))?;
-    let placeholders = vec!["?"; named.len() + 1].join(", ");
-    let mut insert = conn.prepare(&format!("INSERT INTO temp.{name} VALUES ({placeholders})"))?;
-    let account = df.column("account")?.u32()?.rechunk().into_owned();
-    let mut row: Vec<rusqlite::types::ValueRef<'_>> = Vec::with_capacity(named.len() + 1);
-    for i in 0..df.height() {
-        row.clear();
-        let id = &accounts.ids[account.get(i).context("account")? as usize];
-        row.push(rusqlite::types::ValueRef::Text(id.as_bytes()));
-        row.extend(named.iter().map(|(_, t)| t.value(i)));
-        insert.execute(rusqlite::params_from_iter(
-            row.iter()
-                .map(|v| rusqlite::types::ToSqlOutput::Borrowed(*v)),
-        ))?;
-    }
-    Ok(())
 }
 
 /// The aggregation frames of one as-of date, keyed by interned account.
@@ -418,15 +363,79 @@ pub fn compute(conn: &Connection, as_of: NaiveDate) -> Result<StageFrames> {
     })
 }
 
-/// Leave the stage frames in their temp tables for the SQL.
-pub fn write_temp_tables(conn: &Connection, f: &StageFrames) -> Result<()> {
-    write_temp(conn, "stage_subscriptions", &f.subscriptions, &f.accounts)?;
-    write_temp(conn, "stage_signals", &f.signals, &f.accounts)?;
-    write_temp(conn, "stage_support", &f.support, &f.accounts)?;
-    Ok(())
+/// Accounts signed up by the as-of date, with their identity columns and age in days.
+pub fn accounts(conn: &Connection, as_of: NaiveDate) -> Result<DataFrame> {
+    let as_of_s = as_of.format("%Y-%m-%d").to_string();
+    let mut stmt = conn.prepare_cached(include_str!("../../assets/sql/golden/accounts.sql"))?;
+    let names = [
+        "account_id",
+        "account_name",
+        "owner",
+        "industry",
+        "country",
+        "referral_source",
+        "listed_tier",
+    ];
+    let mut text: Vec<StringChunkedBuilder> = names
+        .iter()
+        .map(|n| StringChunkedBuilder::new((*n).into(), 1024))
+        .collect();
+    let mut days = Vec::new();
+    let mut ages = Ages::new(as_of);
+    let mut q = stmt.query(rusqlite::named_params! {":as_of": as_of_s})?;
+    while let Some(r) = q.next()? {
+        for (i, b) in text.iter_mut().enumerate() {
+            b.append_option(r.get_ref(i)?.as_str_or_null()?);
+        }
+        days.push(ages.age(r.get_ref(7)?.as_str()?)? as i64);
+    }
+    let mut cols: Vec<Column> = text.into_iter().map(|b| b.finish().into_column()).collect();
+    cols.push(Column::new("days_since_signup".into(), days));
+    Ok(DataFrame::new_infer_height(cols)?)
 }
 
-/// Run every polars stage and leave its temp table for the SQL.
-pub fn fill_temp_tables(conn: &Connection, as_of: NaiveDate) -> Result<()> {
-    write_temp_tables(conn, &compute(conn, as_of)?)
+/// Replace the interned `account` column by the `account_id` strings.
+pub fn with_account_ids(df: &DataFrame, ids: &[String]) -> Result<DataFrame> {
+    let account = df.column("account")?.u32()?;
+    let mut b = StringChunkedBuilder::new("account_id".into(), df.height());
+    for a in account.iter() {
+        b.append_option(a.map(|i| ids[i as usize].as_str()));
+    }
+    let mut out = df.drop("account")?;
+    out.with_column(b.finish().into_column())?;
+    Ok(out)
+}
+
+/// Insert every row of `df` into `table` (columns by name), with an optional leading `as_of`.
+pub fn insert_frame(
+    conn: &Connection,
+    table: &str,
+    as_of: Option<&str>,
+    df: &DataFrame,
+) -> Result<()> {
+    let typed: Vec<(&str, Typed)> = df
+        .columns()
+        .iter()
+        .map(|c| Ok((c.name().as_str(), Typed::of(c)?)))
+        .collect::<Result<_>>()?;
+    let mut names: Vec<&str> = as_of.map(|_| "as_of").into_iter().collect();
+    names.extend(typed.iter().map(|(n, _)| *n));
+    let placeholders = vec!["?"; names.len()].join(", ");
+    let mut insert = conn.prepare(&format!(
+        "INSERT INTO {table} ({}) VALUES ({placeholders})",
+        names.join(", ")
+    ))?;
+    let mut row: Vec<rusqlite::types::ValueRef<'_>> = Vec::with_capacity(names.len());
+    for i in 0..df.height() {
+        row.clear();
+        if let Some(d) = as_of {
+            row.push(rusqlite::types::ValueRef::Text(d.as_bytes()));
+        }
+        row.extend(typed.iter().map(|(_, t)| t.value(i)));
+        insert.execute(rusqlite::params_from_iter(
+            row.iter()
+                .map(|v| rusqlite::types::ToSqlOutput::Borrowed(*v)),
+        ))?;
+    }
+    Ok(())
 }
