@@ -68,7 +68,7 @@ fn stage(name: &str, n: usize) {
             let t = Instant::now();
             let gr = features::build(&mut ws, as_of()).unwrap();
             report(
-                "golden record (build+load)",
+                "golden record (build+store)",
                 n,
                 t.elapsed().as_secs_f64(),
                 &format!("{} rows", gr.len()),
