@@ -25,24 +25,7 @@ fn simulated(dir: &Path, name: &str, accounts: usize, seed: u64) -> std::path::P
 
 /// Every table of the workspace, including the simulator's own.
 fn full_dump(ws: &Path) -> String {
-    let conn = Connection::open(ws).unwrap();
-    let mut out = dump(ws);
-    for t in ["account_signals", "sim_truth", "meta"] {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {t} ORDER BY 1, 2"))
-            .unwrap();
-        let n = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(r) = rows.next().unwrap() {
-            out.push_str(t);
-            for i in 0..n {
-                let v: rusqlite::types::Value = r.get(i).unwrap();
-                out.push_str(&format!("|{v:?}"));
-            }
-            out.push('\n');
-        }
-    }
-    out
+    dump(ws) + &dump_tables(ws, &["account_signals", "sim_truth", "meta"], "1, 2")
 }
 
 #[test]

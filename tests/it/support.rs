@@ -72,11 +72,16 @@ pub fn counts(ws: &Path) -> Vec<i64> {
 
 /// Every row of the raw tables as text, in rowid order: equal dumps mean equal data.
 pub fn dump(ws: &Path) -> String {
+    dump_tables(ws, &RAW_TABLES, "rowid")
+}
+
+/// Every row of `tables` as text, ordered by `order`.
+pub fn dump_tables(ws: &Path, tables: &[&str], order: &str) -> String {
     let conn = Connection::open(ws).unwrap();
     let mut out = String::new();
-    for t in RAW_TABLES {
+    for t in tables {
         let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {t} ORDER BY rowid"))
+            .prepare(&format!("SELECT * FROM {t} ORDER BY {order}"))
             .unwrap();
         let n = stmt.column_count();
         let mut rows = stmt.query([]).unwrap();
