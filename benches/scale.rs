@@ -86,7 +86,9 @@ fn stage(name: &str, n: usize) {
             let ws = Workspace::open(&path).unwrap();
             let as_of = as_of().format("%Y-%m-%d").to_string();
             let t = Instant::now();
-            let rows = features::usage::fill_temp_table(ws.conn(), &as_of).unwrap();
+            let rows = features::usage::windows_rows(ws.conn(), &as_of)
+                .unwrap()
+                .len();
             report(
                 "usage windows: polars",
                 n,
@@ -94,9 +96,7 @@ fn stage(name: &str, n: usize) {
                 &format!("{rows} accounts"),
             );
             let t = Instant::now();
-            let rows =
-                features::usage::rows_as_text(ws.conn(), features::usage::SQL_BASELINE, &as_of)
-                    .unwrap();
+            let rows = features::usage::baseline_rows(ws.conn(), &as_of).unwrap();
             report(
                 "usage windows: SQLite",
                 n,

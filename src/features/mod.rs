@@ -123,9 +123,8 @@ pub fn build_with(
     );
     let path = ws.path().to_path_buf();
     let conn = ws.conn_mut();
-    // The stages materialize and auto-index intermediate tables: keep them in memory.
+    // Large scans and the golden_record insert: a page cache that holds them.
     workspace::bulk_cache(conn)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // SQLite polls the cancel flag while a statement runs, so cancel is prompt.
     let flag = reporter.cancel_flag();
     conn.progress_handler(

@@ -1,24 +1,18 @@
 //! The usage windows of the golden record, computed in polars.
 //!
-//! SQLite would scan millions of usage rows once per window; here the rows of the
-//! last [`WINDOW_DAYS`] days are read once (through the usage_date index) and
-//! every window is one pass of a polars group-by. The result goes into the temp
-//! table `usage_window` that the golden-record SQL joins.
+//! The rows of the last [`WINDOW_DAYS`] days are read once (`assets/sql/golden/usage.sql`)
+//! and every window is one pass of a polars group-by; accounts idle for the whole window
+//! get their last usage from one index-seek statement.
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
 use rusqlite::Connection;
+use rusqlite::types::Value;
 
 const USAGE_SQL: &str = include_str!("../../assets/sql/golden/usage.sql");
 
 /// Days of usage the windows need (30-day trend = last 30 vs the 30 before; last activity).
 pub const WINDOW_DAYS: i64 = 60;
-
-const CREATE: &str = "CREATE TEMP TABLE IF NOT EXISTS usage_window (
-    account_id TEXT PRIMARY KEY NOT NULL,
-    avg_daily_usage_count REAL, usage_velocity_7day REAL, usage_velocity_30day REAL,
-    active_days_30d INTEGER, feature_breadth INTEGER, usage_minutes_30d REAL,
-    error_rate REAL, last_usage_age INTEGER)";
 
 /// Raw usage rows of the window, with interned account and feature ids.
 struct Rows {
@@ -250,75 +244,47 @@ pub fn windows(conn: &Connection, as_of: &str) -> Result<(DataFrame, Vec<String>
 /// The same windows in plain SQLite: the baseline the polars stage is benchmarked and tested against.
 pub const SQL_BASELINE: &str = include_str!("../../assets/sql/usage_windows.sql");
 
-/// Rows of `temp.usage_window` (or of [`SQL_BASELINE`]) as text, for comparisons.
-pub fn rows_as_text(conn: &Connection, sql: &str, as_of: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(sql)?;
+/// The polars usage stage as rows of values ordered by account id, reals rounded to
+/// 4 decimals like the baseline: for comparing with [`baseline_rows`].
+pub fn windows_rows(conn: &Connection, as_of: &str) -> Result<Vec<Vec<Value>>> {
+    let (df, ids) = windows(conn, as_of)?;
+    let account = df.column("account")?.u32()?;
+    let mut rows = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let mut row = vec![Value::Text(
+            ids[account.get(i).context("account id")? as usize].clone(),
+        )];
+        for c in df.columns().iter().filter(|c| c.name() != "account") {
+            row.push(match c.get(i)? {
+                AnyValue::Null => Value::Null,
+                AnyValue::Float64(v) => Value::Real((v * 10_000.0).round() / 10_000.0),
+                AnyValue::Int64(v) => Value::Integer(v),
+                other => anyhow::bail!("usage stage: unexpected value {other:?}"),
+            });
+        }
+        rows.push(row);
+    }
+    rows.sort_by(|a, b| match (&a[0], &b[0]) {
+        (Value::Text(x), Value::Text(y)) => x.cmp(y),
+        _ => std::cmp::Ordering::Equal,
+    });
+    Ok(rows)
+}
+
+/// The same stage computed by [`SQL_BASELINE`], as rows of values.
+pub fn baseline_rows(conn: &Connection, as_of: &str) -> Result<Vec<Vec<Value>>> {
+    let mut stmt = conn.prepare(SQL_BASELINE)?;
     let n = stmt.column_count();
     let mut out = Vec::new();
-    let mut rows = if sql.contains(":as_of") {
-        stmt.query(rusqlite::named_params! {":as_of": as_of})?
-    } else {
-        stmt.query([])?
-    };
+    let mut rows = stmt.query(rusqlite::named_params! {":as_of": as_of})?;
     while let Some(r) = rows.next()? {
-        let cells: Vec<String> = (0..n)
-            .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i)))
-            .collect();
-        out.push(cells.join("|"));
+        out.push(
+            (0..n)
+                .map(|i| r.get::<_, Value>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        );
     }
     Ok(out)
-}
-
-/// Create `temp.usage_window` empty (so the golden-record SQL prepares).
-pub fn fill_temp_table_empty(conn: &Connection) -> Result<()> {
-    conn.execute(CREATE, [])?;
-    conn.execute("DELETE FROM temp.usage_window", [])?;
-    Ok(())
-}
-
-/// Compute the windows and load them into `temp.usage_window`.
-pub fn fill_temp_table(conn: &Connection, as_of: &str) -> Result<usize> {
-    let (df, ids) = windows(conn, as_of)?;
-    write_temp_table(conn, &df, &ids)
-}
-
-/// Load computed windows into `temp.usage_window`; returns the number of accounts.
-pub fn write_temp_table(conn: &Connection, df: &DataFrame, ids: &[String]) -> Result<usize> {
-    fill_temp_table_empty(conn)?;
-    let account = df.column("account")?.u32()?;
-    let f64s = |name: &str| -> Result<&Float64Chunked> { Ok(df.column(name)?.f64()?) };
-    let i64s = |name: &str| -> Result<&Int64Chunked> { Ok(df.column(name)?.i64()?) };
-    let (avg, v7, v30, mins, err) = (
-        f64s("avg_daily_usage_count")?,
-        f64s("usage_velocity_7day")?,
-        f64s("usage_velocity_30day")?,
-        f64s("usage_minutes_30d")?,
-        f64s("error_rate")?,
-    );
-    let (days, breadth, last) = (
-        i64s("active_days_30d")?,
-        i64s("feature_breadth")?,
-        i64s("last_usage_age")?,
-    );
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO temp.usage_window VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    let round = |x: Option<f64>| x.map(|v| (v * 10_000.0).round() / 10_000.0);
-    for i in 0..df.height() {
-        let a = account.get(i).context("account id")? as usize;
-        insert.execute(rusqlite::params![
-            ids[a],
-            round(avg.get(i)),
-            round(v7.get(i)),
-            round(v30.get(i)),
-            days.get(i),
-            breadth.get(i),
-            round(mins.get(i)),
-            round(err.get(i)),
-            last.get(i),
-        ])?;
-    }
-    Ok(df.height())
 }
 
 #[cfg(test)]

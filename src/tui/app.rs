@@ -202,12 +202,13 @@ impl App {
         });
     }
 
-    fn resort(&mut self, sort: Option<(usize, bool)>) {
+    /// Change the view's sort or filters, recompute its order and keep the selected account.
+    fn reorder(&mut self, change: impl FnOnce(&mut Book)) {
         let keep = self.selected_account().map(str::to_string);
         if let Some(b) = self.book.as_mut() {
-            b.sort = sort;
+            change(b);
             if let Err(e) = b.apply() {
-                self.status = Some(format!("sort failed: {e}"));
+                self.status = Some(format!("cannot reorder the view: {e}"));
             }
         }
         let row = keep
@@ -217,19 +218,12 @@ impl App {
         self.move_to(row);
     }
 
+    fn resort(&mut self, sort: Option<(usize, bool)>) {
+        self.reorder(|b| b.sort = sort);
+    }
+
     fn refilter(&mut self, f: impl FnOnce(&mut Vec<Filter>)) {
-        let keep = self.selected_account().map(str::to_string);
-        if let Some(b) = self.book.as_mut() {
-            f(&mut b.filters);
-            if let Err(e) = b.apply() {
-                self.status = Some(format!("filter failed: {e}"));
-            }
-        }
-        let row = keep
-            .and_then(|id| self.book.as_ref()?.position_of(&id))
-            .unwrap_or(0);
-        self.offset = 0;
-        self.move_to(row);
+        self.reorder(|b| f(&mut b.filters));
     }
 
     fn find(&self, query: &str, from: usize, forward: bool) -> Option<usize> {

@@ -377,16 +377,13 @@ fn polars_usage_windows_agree_with_the_sql_baseline() {
     let mut ws = Workspace::open(&tmp.path().join("sim.db")).unwrap();
     simulate(&mut ws, &SimConfig::new(300, 5, date("2026-10-31")), false).unwrap();
     for as_of in ["2026-10-31", "2026-03-15"] {
-        let n = features::usage::fill_temp_table(ws.conn(), as_of).unwrap();
-        assert!(n > 100, "{as_of}: only {n} accounts with usage");
-        let polars = features::usage::rows_as_text(
-            ws.conn(),
-            "SELECT * FROM temp.usage_window ORDER BY account_id",
-            as_of,
-        )
-        .unwrap();
-        let sql =
-            features::usage::rows_as_text(ws.conn(), features::usage::SQL_BASELINE, as_of).unwrap();
+        let polars = features::usage::windows_rows(ws.conn(), as_of).unwrap();
+        let sql = features::usage::baseline_rows(ws.conn(), as_of).unwrap();
+        assert!(
+            polars.len() > 100,
+            "{as_of}: only {} accounts",
+            polars.len()
+        );
         assert_eq!(polars.len(), sql.len());
         for (p, s) in polars.iter().zip(&sql) {
             assert_eq!(p, s, "{as_of}: polars and SQL disagree");
