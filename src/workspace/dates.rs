@@ -5,6 +5,22 @@ use chrono::{NaiveDate, NaiveDateTime};
 pub const DATE_FMT: &str = "%Y-%m-%d";
 pub const DATETIME_FMT: &str = "%Y-%m-%d %H:%M:%S";
 
+/// Parse a date written exactly `YYYY-MM-DD` (four-digit year, two-digit month and day).
+/// chrono alone accepts `24-01-01` (year 24) and `2024- 1- 5`; stored dates must compare as text.
+pub fn parse_iso_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, DATE_FMT).ok()
+}
+
 /// Parse a date; a timestamp (`T` or space separated) is accepted and its date kept.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     if s.len() == 10 {
@@ -68,5 +84,16 @@ mod tests {
             Some("2024-01-02 03:04:05")
         );
         assert_eq!(parse_datetime("02/01/2024"), None);
+        for odd in ["24-01-01", "2024- 1- 5", "2024-1-05", "2024/01/05", "05/01/2024", "+2024-01-0"] {
+            assert_eq!(parse_iso_date(odd), None, "{odd}");
+        }
+        assert_eq!(
+            parse_iso_date("0024-01-01").map(format_date).as_deref(),
+            Some("0024-01-01")
+        );
+        assert_eq!(
+            parse_iso_date("2024-02-29").map(format_date).as_deref(),
+            Some("2024-02-29")
+        );
     }
 }
