@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod export;
 pub mod features;
+pub mod job;
 pub mod models;
 pub mod pipeline;
 pub mod simulate;

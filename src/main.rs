@@ -12,8 +12,39 @@ use cge::simulate::{self, SimConfig};
 use cge::workspace::{self, Workspace, import};
 
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("expected a date YYYY-MM-DD, got {s:?}"))
+    workspace::dates::parse_iso_date(s)
+        .ok_or_else(|| format!("expected a date YYYY-MM-DD (e.g. 2024-12-31), got {s:?}"))
+}
+
+/// Removes a workspace file this command created, unless disarmed: a command that fails
+/// leaves no new (empty) workspace behind. Declare it before the `Workspace` so the
+/// connection closes first.
+struct NewWorkspaceGuard {
+    path: Option<PathBuf>,
+}
+
+impl NewWorkspaceGuard {
+    fn new(path: &std::path::Path) -> Self {
+        NewWorkspaceGuard {
+            path: (!path.exists()).then(|| path.to_path_buf()),
+        }
+    }
+
+    fn keep(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for NewWorkspaceGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut f = p.clone().into_os_string();
+                f.push(suffix);
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
 }
 
 #[derive(Parser)]
@@ -124,6 +155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let path = workspace_path(&cli)?;
     match cli.command {
         Some(Command::Import { dir, replace }) => {
+            let guard = NewWorkspaceGuard::new(&path);
             let mut ws = Workspace::open(&path)?;
             let report = import::import_dir(&mut ws, &dir, import::ImportOptions { replace })?;
             for w in &report.warnings {
@@ -138,6 +170,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for (table, rows) in &report.rows {
                 println!("  {table:<16} {rows:>10} rows");
             }
+            drop(ws);
+            guard.keep();
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Simulate {
@@ -150,12 +184,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             tickets_per_account,
             replace,
         }) => {
-            let mut ws = Workspace::open(&path)?;
             let mut cfg = SimConfig::new(accounts, seed, as_of);
             cfg.csms = csms;
             cfg.subscriptions_per_account = subscriptions_per_account;
             cfg.usage_rows_per_account = usage_per_account;
             cfg.tickets_per_account = tickets_per_account;
+            cfg.validate()?;
+            let guard = NewWorkspaceGuard::new(&path);
+            let mut ws = Workspace::open(&path)?;
             let r = simulate::simulate(&mut ws, &cfg, replace)?;
             println!(
                 "simulated {} accounts into {} (seed {seed}, as of {as_of})",
@@ -166,6 +202,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "  {} subscriptions, {} usage rows, {} tickets, {} churn events; {} accounts churned",
                 r.subscriptions, r.usage, r.tickets, r.churn_events, r.churned_accounts
             );
+            drop(ws);
+            guard.keep();
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Features {
@@ -181,7 +219,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => features::default_as_of(&ws)?,
             };
             let started = std::time::Instant::now();
-            let reporter = cge::pipeline::Reporter::with(move |p| {
+            let reporter = cge::job::Reporter::with(move |p| {
                 eprintln!(
                     "[{:>6.2} s] {:>3}% {}: {}",
                     started.elapsed().as_secs_f64(),

@@ -11,12 +11,12 @@ pub mod dictionary;
 pub mod stages;
 pub mod usage;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::pipeline::{Cancelled, Reporter};
+use crate::job::{Cancelled, Reporter};
 use crate::workspace::{self, Workspace};
 use dictionary::Kind;
 
@@ -45,24 +45,14 @@ fn date_str(d: NaiveDate) -> String {
 /// Create `golden_record` from the dictionary, or recreate it when the dictionary changed
 /// (it is a cache of derived data: rebuilding loses nothing).
 pub fn ensure_table(conn: &Connection) -> Result<()> {
-    let want: Vec<(String, String)> = std::iter::once(("as_of".to_string(), "TEXT".to_string()))
-        .chain(
-            dictionary::columns()
-                .into_iter()
-                .map(|(n, k)| (n.to_string(), k.sql_type().to_string())),
-        )
-        .collect();
-    let mut stmt =
-        conn.prepare("SELECT name, type FROM pragma_table_info('golden_record') ORDER BY cid")?;
-    let have: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let want = wanted_columns();
+    let have_current = table_is_current(conn)?;
     let keyed: bool = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'golden_record_key'",
         [],
         |r| r.get(0),
     )?;
-    if have == want && keyed {
+    if have_current && keyed {
         return Ok(());
     }
     let cols: Vec<String> = want.iter().map(|(n, t)| format!("{n} {t}")).collect();
@@ -76,6 +66,17 @@ pub fn ensure_table(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The golden-record table's columns and SQL types, as the dictionary says.
+fn wanted_columns() -> Vec<(String, String)> {
+    std::iter::once(("as_of".to_string(), "TEXT".to_string()))
+        .chain(
+            dictionary::columns()
+                .into_iter()
+                .map(|(n, k)| (n.to_string(), k.sql_type().to_string())),
+        )
+        .collect()
+}
+
 /// The golden-record table's columns, in order: the as-of date, then the dictionary's.
 pub fn table_columns() -> Vec<&'static str> {
     std::iter::once("as_of")
@@ -83,24 +84,12 @@ pub fn table_columns() -> Vec<&'static str> {
         .collect()
 }
 
-/// The default as-of date of a workspace: its recorded data date, else the latest date in the data.
+/// The default as-of date of a workspace: the data's as-of date recorded by the import or
+/// the simulator; for older workspaces, the latest usage or ticket date (never a start or
+/// signup date, which may lie in the future).
 pub fn default_as_of(ws: &Workspace) -> Result<NaiveDate> {
-    if let Some(d) = workspace::meta(ws.conn(), "data_as_of")? {
-        return NaiveDate::parse_from_str(&d, "%Y-%m-%d")
-            .with_context(|| format!("meta data_as_of {d:?}"));
-    }
-    let latest: Option<String> = ws.conn().query_row(
-        "SELECT max(d) FROM (SELECT max(usage_date) AS d FROM feature_usage
-                             UNION ALL SELECT max(submitted_at) FROM support_tickets
-                             UNION ALL SELECT max(start_date) FROM subscriptions
-                             UNION ALL SELECT max(signup_date) FROM accounts)",
-        [],
-        |r| r.get(0),
-    )?;
-    match latest {
-        Some(d) => Ok(NaiveDate::parse_from_str(&d[..10], "%Y-%m-%d")?),
-        None => bail!("the workspace holds no data yet: import or simulate some first"),
-    }
+    workspace::data_as_of(ws.conn())?
+        .context("the workspace holds no data yet: import or simulate some first")
 }
 
 /// Build the golden record for `as_of`, store it in `golden_record`, and return it.
@@ -108,13 +97,27 @@ pub fn build(ws: &mut Workspace, as_of: NaiveDate) -> Result<GoldenRecord> {
     build_with(ws, as_of, &Reporter::silent())
 }
 
-/// [`build`] with progress reports and cancellation. A cancelled build changes nothing:
-/// the stored record is replaced in one transaction.
+/// [`compute`] then [`store`], with progress reports and cancellation. A cancelled build
+/// changes nothing: the stored record is replaced in one transaction.
 pub fn build_with(
     ws: &mut Workspace,
     as_of: NaiveDate,
     reporter: &Reporter,
 ) -> Result<GoldenRecord> {
+    let gr = compute(ws, as_of, reporter)?;
+    reporter.progress("storing", 85, "writing the golden_record table");
+    store(ws, &gr, reporter)?;
+    reporter.progress(
+        "done",
+        100,
+        format!("{} accounts as of {}", gr.len(), gr.as_of),
+    );
+    Ok(gr)
+}
+
+/// Compute the golden record as of `as_of`. Reads the workspace and writes nothing, so
+/// models can take as many past snapshots as they need without touching the stored record.
+pub fn compute(ws: &mut Workspace, as_of: NaiveDate, reporter: &Reporter) -> Result<GoldenRecord> {
     let as_of_s = date_str(as_of);
     reporter.progress(
         "aggregations",
@@ -123,7 +126,7 @@ pub fn build_with(
     );
     let path = ws.path().to_path_buf();
     let conn = ws.conn_mut();
-    // Large scans and the golden_record insert: a page cache that holds them.
+    // Large scans: a page cache that holds them.
     workspace::bulk_cache(conn)?;
     // SQLite polls the cancel flag while a statement runs, so cancel is prompt.
     let flag = reporter.cancel_flag();
@@ -131,32 +134,28 @@ pub fn build_with(
         20_000,
         Some(move || flag.load(std::sync::atomic::Ordering::Relaxed)),
     )?;
-    let result = store(conn, &path, as_of, reporter);
+    let result = compute_frame(conn, &path, as_of, reporter);
     conn.progress_handler(0, None::<fn() -> bool>)?;
     if reporter.is_cancelled() {
         return Err(Cancelled.into());
     }
-    let gr = GoldenRecord {
+    Ok(GoldenRecord {
         as_of,
         frame: result?,
-    };
-    reporter.progress(
-        "done",
-        100,
-        format!("{} accounts as of {as_of_s}", gr.len()),
-    );
-    Ok(gr)
+    })
 }
 
-fn store(
+fn compute_frame(
     conn: &mut Connection,
     path: &std::path::Path,
     as_of: NaiveDate,
     reporter: &Reporter,
 ) -> Result<DataFrame> {
     let as_of_s = &date_str(as_of);
+    // The write lock (never used to write: the transaction is rolled back) keeps other
+    // processes from changing the data between this connection's reads and the second
+    // connection's, so both see one state of the workspace.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    ensure_table(&tx)?;
     // Two cores: the usage windows run on a second, read-only connection while this one
     // aggregates subscriptions, signals and support (WAL readers see the committed data).
     let (windows, frames) = std::thread::scope(|scope| {
@@ -190,6 +189,7 @@ fn store(
     );
 
     let base = stages::accounts(&tx, as_of)?;
+    drop(tx);
     let keyed = |df: &DataFrame, ids: &[String]| stages::with_account_ids(df, ids);
     let joined = base
         .lazy()
@@ -219,14 +219,23 @@ fn store(
         .sort(["account_id"], Default::default())
         .collect()?;
     reporter.check()?;
-
-    reporter.progress("storing", 80, "writing the golden_record table");
-    tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [as_of_s])?;
-    stages::insert_frame(&tx, "golden_record", Some(as_of_s), &record)?;
-    reporter.check()?;
-    workspace::set_meta(&tx, "golden_record.as_of", as_of_s)?;
-    tx.commit()?;
     Ok(record)
+}
+
+/// Store `gr` in `golden_record`, replacing any record stored for the same as-of date, in
+/// one transaction. The TUI opens the record stored for the workspace's data as-of date;
+/// records for other dates sit beside it and never change what it opens.
+pub fn store(ws: &mut Workspace, gr: &GoldenRecord, reporter: &Reporter) -> Result<()> {
+    let as_of_s = date_str(gr.as_of);
+    let conn = ws.conn_mut();
+    workspace::bulk_cache(conn)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    ensure_table(&tx)?;
+    tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [&as_of_s])?;
+    stages::insert_frame(&tx, "golden_record", Some(&as_of_s), &gr.frame)?;
+    reporter.check()?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Select the dictionary's columns, in order, with their storage types.
@@ -246,24 +255,32 @@ fn final_columns(lf: LazyFrame) -> LazyFrame {
     )
 }
 
-/// The as-of date of the last built golden record, if any.
-pub fn last_built(ws: &Workspace) -> Result<Option<NaiveDate>> {
-    Ok(workspace::meta(ws.conn(), "golden_record.as_of")?
-        .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
+/// True when `golden_record` exists with exactly the dictionary's columns (a record built
+/// by an older cge with another dictionary is stale and is rebuilt, not shown).
+pub fn table_is_current(conn: &Connection) -> Result<bool> {
+    let mut stmt =
+        conn.prepare("SELECT name, type FROM pragma_table_info('golden_record') ORDER BY cid")?;
+    let have: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(have == wanted_columns())
 }
 
-/// Load a stored golden record into a polars frame (`None` if it was never built).
+/// Load the golden record stored for `as_of` into a polars frame. `None` when none is
+/// stored for that date or the stored one was built with another feature dictionary.
+/// Reads only.
 pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
     let conn = ws.conn();
-    ensure_table(conn)?;
+    if !table_is_current(conn)? {
+        return Ok(None);
+    }
     let as_of_s = date_str(as_of);
     let exists: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM golden_record WHERE as_of = ?1)",
         [&as_of_s],
         |r| r.get(0),
     )?;
-    let built = workspace::meta(conn, "golden_record.as_of")?.as_deref() == Some(as_of_s.as_str());
-    if !exists && !built {
+    if !exists {
         return Ok(None);
     }
     let columns = dictionary::columns();

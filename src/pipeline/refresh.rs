@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::NaiveDate;
 
-use super::Reporter;
 use crate::features::{self, GoldenRecord};
+use crate::job::Reporter;
 use crate::workspace::Workspace;
 
 /// What a refresh needs: its own connection is opened on the job's thread.

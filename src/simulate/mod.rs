@@ -44,6 +44,17 @@ impl SimConfig {
         }
     }
 
+    /// Refuse settings that cannot make a world (checked before any file is touched).
+    pub fn validate(&self) -> Result<()> {
+        if self.accounts == 0 {
+            bail!("--accounts must be at least 1");
+        }
+        if self.csms == 0 {
+            bail!("--csms must be at least 1");
+        }
+        Ok(())
+    }
+
     /// Weekly event rates that give the configured averages (calibrated on 20,000 accounts).
     fn rates(&self) -> Rates {
         Rates {
@@ -96,12 +107,7 @@ fn month_ends(first: i32, last: i32) -> Vec<i32> {
 
 /// Simulate `cfg.accounts` accounts into `ws`. Refuses a non-empty workspace unless `replace`.
 pub fn simulate(ws: &mut Workspace, cfg: &SimConfig, replace: bool) -> Result<SimReport> {
-    if cfg.accounts == 0 {
-        bail!("--accounts must be at least 1");
-    }
-    if cfg.csms == 0 {
-        bail!("--csms must be at least 1");
-    }
+    cfg.validate()?;
     let as_of = day_number(cfg.as_of);
     let start = as_of - cfg.history_days;
     let ends = month_ends(start, as_of);

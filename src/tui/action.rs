@@ -29,6 +29,8 @@ pub enum Action {
     Help,
     Back,
     // Not bound to keys: produced by the mouse, text prompts and the terminal.
+    /// Ctrl-c: quit from any mode, even while typing or in an overlay.
+    ForceQuit,
     SortBy(usize),
     SelectRow(usize),
     ScrollUp,

@@ -9,7 +9,7 @@ use super::book::{self, Book, COLUMNS, FILTER_KINDS, Filter, RENEWAL_WINDOWS};
 use super::config::Config;
 use crate::export;
 use crate::features::GoldenRecord;
-use crate::pipeline::Progress;
+use crate::job::Progress;
 
 /// The smallest terminal the UI draws in.
 pub const MIN_WIDTH: u16 = 60;
@@ -39,8 +39,8 @@ pub struct FilterMenu {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportPrompt {
     pub input: String,
-    /// The file exists: waiting for y/n.
-    pub confirm_overwrite: bool,
+    /// The file exists: waiting for y/n to overwrite exactly this (expanded) path.
+    pub confirm_overwrite: Option<PathBuf>,
 }
 
 /// The selected account's usage series for the sparkline.
@@ -74,6 +74,8 @@ pub struct App {
     /// Set by `r`; the event loop starts the job and clears it.
     pub refresh_requested: bool,
     pub export_dir: PathBuf,
+    /// What `~/` means in a typed export path (the user's home; tests set their own).
+    pub home: Option<PathBuf>,
     pub detail: Option<Detail>,
     weekly: Option<WeeklySource>,
 }
@@ -99,6 +101,7 @@ impl App {
             quit: false,
             refresh_requested: false,
             export_dir,
+            home: directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()),
             detail: None,
             weekly: None,
         }
@@ -254,6 +257,10 @@ impl App {
             self.clamp();
             return;
         }
+        if action == Action::ForceQuit {
+            self.quit = true;
+            return;
+        }
         match self.mode.clone() {
             Mode::Help => {
                 if matches!(
@@ -403,7 +410,7 @@ impl App {
                     export::free_path(&self.export_dir.join(format!("cge-accounts-{as_of}.csv")));
                 self.mode = Mode::Export(ExportPrompt {
                     input: path.display().to_string(),
-                    confirm_overwrite: false,
+                    confirm_overwrite: None,
                 });
             }
             Action::Refresh => {
@@ -532,14 +539,15 @@ impl App {
     }
 
     fn update_export(&mut self, action: Action, mut prompt: ExportPrompt) {
-        if prompt.confirm_overwrite {
+        if let Some(checked) = prompt.confirm_overwrite.clone() {
             match action {
                 Action::Input('y') | Action::Input('Y') => {
                     self.mode = Mode::Normal;
-                    self.export_to(Path::new(&prompt.input.clone()), true);
+                    // The path whose existence was checked, not the text as typed (`~/...`).
+                    self.export_to(&checked, true);
                 }
                 Action::Input(_) | Action::Back | Action::Quit | Action::Confirm => {
-                    prompt.confirm_overwrite = false;
+                    prompt.confirm_overwrite = None;
                     self.status = Some("not overwritten: choose another name".into());
                     self.mode = Mode::Export(prompt);
                 }
@@ -558,11 +566,11 @@ impl App {
                 return;
             }
             Action::Confirm => {
-                let path = expand_home(prompt.input.trim());
+                let path = expand_home(prompt.input.trim(), self.home.as_deref());
                 if path.as_os_str().is_empty() {
                     self.status = Some("type a file name".into());
                 } else if path.exists() {
-                    prompt.confirm_overwrite = true;
+                    prompt.confirm_overwrite = Some(path);
                 } else {
                     self.mode = Mode::Normal;
                     self.export_to(&path, false);
@@ -647,9 +655,9 @@ pub enum MouseKind {
     WheelDown,
 }
 
-fn expand_home(s: &str) -> PathBuf {
-    match (s.strip_prefix("~/"), directories::UserDirs::new()) {
-        (Some(rest), Some(u)) => u.home_dir().join(rest),
+fn expand_home(s: &str, home: Option<&Path>) -> PathBuf {
+    match (s.strip_prefix("~/"), home) {
+        (Some(rest), Some(h)) => h.join(rest),
         _ => PathBuf::from(s),
     }
 }

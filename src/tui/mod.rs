@@ -30,8 +30,8 @@ use app::{Mode, MouseKind};
 pub use config::Config;
 
 use crate::features::{self, GoldenRecord};
+use crate::job::{Job, JobEvent, Progress};
 use crate::pipeline::refresh::{self, RefreshRequest};
-use crate::pipeline::{Job, JobEvent, Progress};
 use crate::workspace::Workspace;
 
 enum AppEvent {
@@ -43,7 +43,7 @@ enum AppEvent {
 pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && key.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
+        return Some(Action::ForceQuit);
     }
     let text_mode = matches!(app.mode, Mode::Search { .. } | Mode::Export(_));
     if text_mode {
@@ -61,6 +61,30 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
     app.config.keymap.action_for(key)
 }
 
+/// What the UI shows first.
+#[derive(Debug)]
+pub enum Opening {
+    /// The record stored for the data's as-of date: shown at once.
+    Stored(GoldenRecord),
+    /// None is stored for that date (new data, or built with another feature dictionary):
+    /// build it on the background job.
+    Build,
+    /// The workspace holds no data: the screen says how to get some.
+    Empty,
+}
+
+/// Decide what to show first. Reads only: the record the UI opens is the one for the
+/// workspace's data as-of date, whatever past snapshots were computed or stored since.
+pub fn opening(ws: &Workspace) -> Result<Opening> {
+    if ws.is_empty()? {
+        return Ok(Opening::Empty);
+    }
+    Ok(match features::load(ws, features::default_as_of(ws)?)? {
+        Some(gr) => Opening::Stored(gr),
+        None => Opening::Build,
+    })
+}
+
 /// Open the workspace and run the UI until the user quits.
 pub fn run(workspace: &Path, config: Config) -> Result<()> {
     let ws = Workspace::open_existing(workspace)?;
@@ -68,16 +92,10 @@ pub fn run(workspace: &Path, config: Config) -> Result<()> {
         .map(Into::into)
         .unwrap_or_else(app::default_export_dir);
     let mut app = App::new(config, workspace, export_dir);
-    // Show the last built record at once; rebuild in the background when it is missing or stale.
-    let data_as_of = features::default_as_of(&ws).ok();
-    match features::last_built(&ws)? {
-        Some(as_of) => {
-            if let Some(gr) = features::load(&ws, as_of)? {
-                app.set_record(&gr)?;
-            }
-            app.refresh_requested = data_as_of.is_some_and(|d| d != as_of);
-        }
-        None => app.refresh_requested = data_as_of.is_some(),
+    match opening(&ws)? {
+        Opening::Stored(gr) => app.set_record(&gr)?,
+        Opening::Build => app.refresh_requested = true,
+        Opening::Empty => {}
     }
     let mut app = app.with_weekly_source(Box::new(move |id, as_of| {
         features::weekly_usage(ws.conn(), id, as_of, app::SPARK_WEEKS).ok()
@@ -87,8 +105,17 @@ pub fn run(workspace: &Path, config: Config) -> Result<()> {
     execute!(std::io::stdout(), event::EnableMouseCapture)?;
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // Only the UI thread owns the terminal; a crashing job is reported by the job.
-        if std::thread::current().name() == Some("main") {
+        // A crashing job is caught and reported in the status line by the job itself:
+        // printing here would write over the alternate screen.
+        let thread = std::thread::current();
+        if thread
+            .name()
+            .is_some_and(|n| n.starts_with(crate::job::THREAD_PREFIX))
+        {
+            return;
+        }
+        // Only the UI thread owns the terminal.
+        if thread.name() == Some("main") {
             restore_terminal();
         }
         previous(info);

@@ -499,9 +499,9 @@ fn draw_filter_menu(f: &mut Frame, app: &App, menu: &super::app::FilterMenu, are
 fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area: Rect) {
     let t = &app.config.theme;
     let rows = app.book.as_ref().map_or(0, |b| b.len());
-    let body = if prompt.confirm_overwrite {
+    let body = if let Some(checked) = &prompt.confirm_overwrite {
         vec![
-            Line::from(format!(" {} already exists.", prompt.input)),
+            Line::from(format!(" {} already exists.", checked.display())),
             Line::styled(
                 " Overwrite it? y = overwrite, any other key = choose another name",
                 t.fg(t.warn).add_modifier(Modifier::BOLD),
@@ -527,7 +527,11 @@ fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area
         Paragraph::new(body).block(
             Block::bordered()
                 .title(" export CSV ")
-                .title_bottom(" Enter write · Esc cancel ")
+                .title_bottom(if prompt.confirm_overwrite.is_some() {
+                    " y overwrite · other key: another name "
+                } else {
+                    " Enter write · Esc cancel "
+                })
                 .borders(Borders::ALL),
         ),
         r,

@@ -20,6 +20,8 @@ pub struct TableInfo {
 pub struct Info {
     pub path: PathBuf,
     pub schema_version: i64,
+    /// The data's as-of date: the default as-of date of every command.
+    pub data_as_of: Option<chrono::NaiveDate>,
     pub tables: Vec<TableInfo>,
     pub accounts_with_churn_event: i64,
     pub accounts_flagged_churned: i64,
@@ -68,6 +70,7 @@ pub fn info(ws: &Workspace) -> Result<Info> {
     Ok(Info {
         path: ws.path().to_path_buf(),
         schema_version: ws.schema_version()?,
+        data_as_of: super::data_as_of(conn)?,
         tables,
         accounts_with_churn_event: one("SELECT count(DISTINCT account_id) FROM churn_events")?,
         accounts_flagged_churned: one("SELECT count(*) FROM accounts WHERE churn_flag = 1")?,
@@ -79,6 +82,10 @@ impl fmt::Display for Info {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "workspace       {}", self.path.display())?;
         writeln!(f, "schema version  {}", self.schema_version)?;
+        match self.data_as_of {
+            Some(d) => writeln!(f, "data as of      {d}")?,
+            None => writeln!(f, "data as of      - (no data yet)")?,
+        }
         writeln!(f)?;
         writeln!(f, "{:<18} {:>10}  dates", "table", "rows")?;
         for t in &self.tables {

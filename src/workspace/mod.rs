@@ -125,16 +125,28 @@ impl Workspace {
 }
 
 /// Tables derived from (or simulated alongside) the raw tables, children first.
-/// They are emptied whenever the raw data is replaced.
-pub const DERIVED_TABLES: [&str; 2] = ["sim_truth", "account_signals"];
+/// They are emptied whenever the raw data is replaced, in the same transaction, so
+/// nothing computed from the old data survives. Tables created on demand
+/// (`golden_record`) may be absent.
+pub const DERIVED_TABLES: [&str; 3] = ["golden_record", "sim_truth", "account_signals"];
 
 /// Empty the derived tables and the metadata that describes the old data.
 pub fn clear_derived(conn: &Connection) -> Result<()> {
     for t in DERIVED_TABLES {
-        conn.execute(&format!("DELETE FROM {t}"), [])?;
+        if table_exists(conn, t)? {
+            conn.execute(&format!("DELETE FROM {t}"), [])?;
+        }
     }
     conn.execute("DELETE FROM meta", [])?;
     Ok(())
+}
+
+pub fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )?)
 }
 
 /// Drop the secondary indexes of `tables` and return the SQL that recreates them.
@@ -182,6 +194,30 @@ pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>> {
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])?;
     Ok(())
+}
+
+/// The data's as-of date: the date recorded by the import or the simulator; for
+/// workspaces without one, the latest usage or ticket date (a start or signup date may
+/// lie in the future and must not move every feature with it). `None` when empty.
+pub fn data_as_of(conn: &Connection) -> Result<Option<chrono::NaiveDate>> {
+    let recorded = meta(conn, "data_as_of")?;
+    let latest = match recorded {
+        Some(d) => Some(d),
+        None => conn.query_row(
+            "SELECT coalesce(
+                 (SELECT max(d) FROM (SELECT max(usage_date) AS d FROM feature_usage
+                                      UNION ALL SELECT max(submitted_at) FROM support_tickets)),
+                 (SELECT max(d) FROM (SELECT max(start_date) AS d FROM subscriptions
+                                      UNION ALL SELECT max(signup_date) FROM accounts)))",
+            [],
+            |r| r.get(0),
+        )?,
+    };
+    latest
+        .map(|d: String| {
+            dates::parse_date(&d).with_context(|| format!("the workspace's data date {d:?}"))
+        })
+        .transpose()
 }
 
 /// The busy timeout: `CGE_BUSY_TIMEOUT_MS` overrides the default (tests use it).

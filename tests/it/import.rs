@@ -191,11 +191,14 @@ fn rejected(name: &str, expected: &[&str]) -> String {
     assert_eq!(dump(&ws), before, "{name}: the workspace changed");
     assert_eq!(counts(&ws), vec![4, 6, 7, 4, 2]);
 
-    // Into a fresh workspace the same files leave it empty.
+    // Into a new path the same files leave no workspace behind.
     let fresh = tmp.path().join("fresh.db");
     let out = cge(&fresh, &["import", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
-    assert_eq!(counts(&fresh), vec![0, 0, 0, 0, 0]);
+    assert!(
+        !fresh.exists(),
+        "{name}: a failed import left a new workspace file"
+    );
     err
 }
 

@@ -3,7 +3,9 @@
 mod cli;
 mod e2e;
 mod features;
+mod freshness;
 mod import;
+mod layers;
 mod simulate;
 mod support;
 mod tui;

@@ -8,7 +8,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use cge::features::{self, GoldenRecord};
-use cge::pipeline::Progress;
+use cge::job::Progress;
 use cge::simulate::{SimConfig, simulate};
 use cge::tui::app::MouseKind;
 use cge::tui::book::COLUMNS;
@@ -393,4 +393,77 @@ fn navigation_stays_in_bounds() {
     assert_eq!(a.selected, a.page());
     a.update(Action::Quit);
     assert!(a.quit);
+}
+
+#[test]
+fn ctrl_c_quits_from_every_mode() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let setups: Vec<(&str, Vec<Action>)> = vec![
+        ("table", vec![]),
+        ("search", vec![Action::Search, Action::Input('a')]),
+        ("filter kinds", vec![Action::FilterMenu]),
+        ("filter values", vec![Action::FilterMenu, Action::Confirm]),
+        ("export prompt", vec![Action::Export]),
+        ("help", vec![Action::Help]),
+        ("detail focus", vec![Action::SwitchFocus]),
+    ];
+    for (name, actions) in setups {
+        let mut a = app();
+        for act in actions {
+            a.update(act);
+        }
+        let action = cge::tui::key_action(&a, &ctrl_c);
+        assert_eq!(action, Some(Action::ForceQuit), "{name}");
+        a.update(action.unwrap());
+        assert!(a.quit, "Ctrl-c did not quit from {name}");
+    }
+}
+
+#[test]
+fn confirming_an_overwrite_writes_the_path_that_was_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let target = home.join("book.csv");
+    std::fs::write(&target, "old contents\n").unwrap();
+    let mut a = app_with(dir.path());
+    a.home = Some(home.clone());
+    a.update(Action::Export);
+    let typed = match &a.mode {
+        cge::tui::app::Mode::Export(p) => p.input.chars().count(),
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..typed {
+        a.update(Action::InputBackspace);
+    }
+    for c in "~/book.csv".chars() {
+        a.update(Action::Input(c));
+    }
+    a.update(Action::Confirm);
+    let shown = screen(&a, 120, 30);
+    assert!(
+        shown.contains(&format!("{} already exists", target.display())),
+        "the prompt names the expanded path:\n{shown}"
+    );
+    a.update(Action::Input('y'));
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert!(written.starts_with("account_id,"), "{written}");
+    assert_eq!(
+        written.lines().count(),
+        a.book.as_ref().unwrap().len() + 1,
+        "header plus every row of the view"
+    );
+    assert!(!Path::new("~").exists(), "wrote to a literal ~ folder");
+    assert_eq!(
+        a.status.as_deref(),
+        Some(
+            format!(
+                "exported {} rows to {}",
+                written.lines().count() - 1,
+                target.display()
+            )
+            .as_str()
+        )
+    );
 }
