@@ -458,6 +458,49 @@ pub const FEATURES: &[Feature] = &[
     ),
 ];
 
+/// Features that read ticket fields the import contract gives without history: a ticket's
+/// priority, escalation flag and first-response time are known only as they stand now, so
+/// the value today is used at every as-of date (the ticket's submission date still bounds
+/// which tickets count). Everything else is strictly as of the date.
+pub const CURRENT_INPUTS: &[(&str, &str)] = &[
+    ("high_priority_tickets", "ticket priority"),
+    ("escalations_90d", "escalation flag"),
+    ("avg_first_response_minutes", "first-response time"),
+    ("escalation_rate", "escalation flag"),
+    ("escalation_intensity_score", "escalation flag, priority"),
+    ("escalation_health_status", "escalation flag, priority"),
+    ("quick_win_flag", "ticket priority"),
+    (
+        "crosssell_readiness_score",
+        "escalation flag, priority (via the support status)",
+    ),
+    (
+        "crosssell_readiness_status",
+        "escalation flag, priority (via the support status)",
+    ),
+    (
+        "compound_churn_risk_score",
+        "escalation flag, priority (via the support status)",
+    ),
+];
+
+/// Identity columns that are the account's current values (no history in the contract).
+pub const CURRENT_IDENTITY: [&str; 5] = [
+    "account_name",
+    "owner",
+    "industry",
+    "country",
+    "referral_source",
+];
+
+/// The inputs of `name` taken as they stand now rather than as of the date, if any.
+pub fn current_inputs(name: &str) -> Option<&'static str> {
+    CURRENT_INPUTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, inputs)| *inputs)
+}
+
 pub fn feature(name: &str) -> Option<&'static Feature> {
     FEATURES.iter().find(|f| f.name == name)
 }
@@ -473,10 +516,18 @@ pub fn columns() -> Vec<(&'static str, Kind)> {
 
 /// The dictionary as a Markdown section (README "Feature dictionary").
 pub fn markdown() -> String {
-    let mut out = String::new();
+    let identity: Vec<String> = CURRENT_IDENTITY.iter().map(|c| format!("`{c}`")).collect();
+    let mut out = format!(
+        "Every feature is computed from data dated on or before the as-of date, except where \
+         the *as of* column says otherwise: the import contract keeps no history of a ticket's \
+         priority, escalation flag and first-response time, so those features use the values as \
+         they stand now (which tickets count is still bounded by their submission date). The \
+         identity columns {} are the account's current values for the same reason.\n",
+        identity.join(", ")
+    );
     for g in Group::ALL {
         out.push_str(&format!(
-            "\n#### {}\n\n| feature | unit | better | meaning |\n|---|---|---|---|\n",
+            "\n#### {}\n\n| feature | unit | better | as of | meaning |\n|---|---|---|---|---|\n",
             g.label()
         ));
         for f in FEATURES.iter().filter(|f| f.group == g) {
@@ -485,9 +536,13 @@ pub fn markdown() -> String {
                 Some(false) => "lower",
                 None => "",
             };
+            let as_of = match current_inputs(f.name) {
+                Some(inputs) => format!("current {inputs}"),
+                None => "yes".to_string(),
+            };
             out.push_str(&format!(
-                "| `{}` | {} | {} | {} |\n",
-                f.name, f.unit, better, f.meaning
+                "| `{}` | {} | {} | {} | {} |\n",
+                f.name, f.unit, better, as_of, f.meaning
             ));
         }
     }
@@ -505,5 +560,19 @@ mod tests {
         assert_eq!(names.len(), columns().len());
         assert!(FEATURES.len() >= 30, "{}", FEATURES.len());
         assert!(FEATURES.iter().all(|f| !f.meaning.is_empty()));
+    }
+
+    #[test]
+    fn current_value_notes_name_real_columns() {
+        for (name, inputs) in CURRENT_INPUTS {
+            assert!(feature(name).is_some(), "{name} is not a feature");
+            assert!(!inputs.is_empty());
+        }
+        for c in CURRENT_IDENTITY {
+            assert!(
+                IDENTITY.iter().any(|(n, _)| *n == c),
+                "{c} is not an identity column"
+            );
+        }
     }
 }
