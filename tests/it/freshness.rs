@@ -281,3 +281,74 @@ fn a_failed_command_leaves_no_new_workspace_behind() {
     assert!(path.exists());
     assert_eq!(dump(&path), before);
 }
+
+/// Rows of `golden_record` per as-of date.
+fn stored_dates(path: &Path) -> Vec<(String, i64)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let mut stmt = conn
+        .prepare("SELECT as_of, count(*) FROM golden_record GROUP BY as_of ORDER BY as_of")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn killing_a_features_build_at_any_point_leaves_the_stored_record_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = simulated(tmp.path(), 1500, 12);
+    let out = cge(&path, &["features"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = stored_dates(&path);
+    assert_eq!(before.len(), 1);
+    let raw = dump(&path);
+    // Accounts signed up by 2026-08-31: what a complete record for that date holds.
+    let complete = {
+        let ws = Workspace::open_existing(&path).unwrap();
+        ws.conn()
+            .query_row(
+                "SELECT count(*) FROM accounts WHERE signup_date <= '2026-08-31'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    let mut finished = 0;
+    for delay_ms in [0u64, 30, 80, 150, 300, 600, 1200] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cge"))
+            .arg("--workspace")
+            .arg(&path)
+            .args(["features", "--as-of", "2026-08-31"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no cleanup code runs
+        let status = child.wait().unwrap();
+        finished += usize::from(status.success());
+        let now = stored_dates(&path);
+        let (past, today): (Vec<_>, Vec<_>) = now.into_iter().partition(|(d, _)| d == "2026-08-31");
+        assert_eq!(
+            today, before,
+            "killed after {delay_ms} ms: today's record changed"
+        );
+        if let Some((_, n)) = past.first() {
+            assert_eq!(*n, complete, "killed after {delay_ms} ms: a partial record");
+        }
+        assert_eq!(dump(&path), raw, "the raw data changed");
+        // Start the next round from "no record for that date".
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("DELETE FROM golden_record WHERE as_of = '2026-08-31'", [])
+            .unwrap();
+    }
+    assert!(
+        finished < 7,
+        "every build finished before the kill: the test proved nothing"
+    );
+}
