@@ -126,7 +126,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Import { dir, replace }) => {
             let mut ws = Workspace::open(&path)?;
             let report = import::import_dir(&mut ws, &dir, import::ImportOptions { replace })?;
-            for w in &report.warnings {
+            for w in report.warnings.iter().chain(&report.future_rows_warning()) {
                 eprintln!("warning: {w}");
             }
             let verb = if report.replaced {
@@ -137,6 +137,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{verb} {}", ws.path().display());
             for (table, rows) in &report.rows {
                 println!("  {table:<16} {rows:>10} rows");
+            }
+            for note in [report.as_of_note(), report.arr_note()]
+                .into_iter()
+                .flatten()
+            {
+                println!("  {note}");
             }
             Ok(ExitCode::SUCCESS)
         }
