@@ -4,6 +4,7 @@ mod cli;
 mod e2e;
 mod features;
 mod import;
+mod import_fuzz;
 mod simulate;
 mod support;
 mod tui;
