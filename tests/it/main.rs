@@ -5,6 +5,7 @@ mod e2e;
 mod features;
 mod import;
 mod import_fuzz;
+mod kill;
 mod simulate;
 mod support;
 mod tui;
