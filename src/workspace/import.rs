@@ -1,9 +1,12 @@
 //! `cge import DIR`: the five contract CSVs into the workspace, all or nothing.
 //!
 //! Files are streamed parent-first (accounts before the tables that reference
-//! them) inside one immediate transaction. Every cell is parsed and checked; the
-//! first errors (up to [`MAX_ERRORS`]) are collected with file, line and column,
-//! and any error rolls the whole import back, so the workspace is exactly as before.
+//! them) inside one immediate transaction. Every cell is checked against its
+//! contract column (type, value set, range, control characters) and every row
+//! against its references and date order; the first errors (up to [`MAX_ERRORS`])
+//! are collected with file, physical line and column, and any error rolls the whole
+//! import back, so the workspace is exactly as before. A successful import records
+//! the data's as-of date in the meta table, in the same transaction.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
