@@ -1054,4 +1054,40 @@ mod tests {
             )
         );
     }
+
+    #[test]
+    fn open_quotes_at_the_end_of_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        for (text, open) in [
+            ("a,\"b\nc\"\n", false),
+            ("a,\"b\"\"\nc\"\"\"\n", false),
+            ("a,\"b\"\"\nc\n", true),
+            ("a,\"b\nc\n", true),
+            ("a,b\"c\nd\n", false),
+            ("\"a\",\"\"\n", false),
+            ("\"a\",\"\n", true),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(ends_in_open_quote(&path, 0), open, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn record_lines_count_skipped_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let text = "\u{feff}h1,h2\r\n\r\nx,\"multi\r\nline\"\r\n\r\n\r\ny,z\r\n";
+        std::fs::write(&path, text).unwrap();
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_path(&path)
+            .unwrap();
+        let lines: Vec<u64> = rdr
+            .records()
+            .map(|r| record_line(&path, r.unwrap().position().unwrap()))
+            .collect();
+        // As `grep -n` counts: the header, `x` after a blank line, `y` after two.
+        assert_eq!(lines, [1, 3, 7]);
+    }
 }
