@@ -158,7 +158,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let guard = NewWorkspaceGuard::new(&path);
             let mut ws = Workspace::open(&path)?;
             let report = import::import_dir(&mut ws, &dir, import::ImportOptions { replace })?;
-            for w in &report.warnings {
+            for w in report.warnings.iter().chain(&report.future_rows_warning()) {
                 eprintln!("warning: {w}");
             }
             let verb = if report.replaced {
@@ -169,6 +169,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{verb} {}", ws.path().display());
             for (table, rows) in &report.rows {
                 println!("  {table:<16} {rows:>10} rows");
+            }
+            for note in [report.as_of_note(), report.arr_note()]
+                .into_iter()
+                .flatten()
+            {
+                println!("  {note}");
             }
             drop(ws);
             guard.keep();

@@ -1,6 +1,6 @@
 //! ISO-8601 dates as the workspace stores them (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS`).
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
 pub const DATE_FMT: &str = "%Y-%m-%d";
 pub const DATETIME_FMT: &str = "%Y-%m-%d %H:%M:%S";
@@ -21,30 +21,70 @@ pub fn parse_iso_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, DATE_FMT).ok()
 }
 
-/// Parse a date; a timestamp (`T` or space separated) is accepted and its date kept.
+/// Parse a date `YYYY-MM-DD`; a timestamp (see [`parse_datetime`]) is accepted and its date kept.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     if s.len() == 10 {
-        return NaiveDate::parse_from_str(s, DATE_FMT).ok();
+        return parse_iso_date(s);
     }
     parse_datetime(s).map(|dt| dt.date())
 }
 
-/// Parse a timestamp; a bare date means midnight. Seconds and fractions are optional.
+/// Parse a timestamp `YYYY-MM-DD[( |T)HH:MM[:SS[.fff]]][Z]`; a bare date means midnight.
+/// As strict as [`parse_iso_date`]: chrono's own parser takes `2024-01-02 3:4` and
+/// `2024- 1- 2 03:04`, which stored as text would sort wrongly.
 pub fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
-    if s.len() == 10 {
-        return NaiveDate::parse_from_str(s, DATE_FMT)
-            .ok()
-            .and_then(|d| d.and_hms_opt(0, 0, 0));
+    let date = parse_iso_date(s.get(..10)?)?;
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return date.and_hms_opt(0, 0, 0);
     }
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    let rest = rest.strip_suffix('Z').unwrap_or(rest);
+    let time = rest.strip_prefix(['T', ' '])?;
+    parse_time(time).map(|t| date.and_time(t))
+}
+
+/// `HH:MM[:SS[.fff]]` with two-digit fields and up to nine fraction digits.
+fn parse_time(s: &str) -> Option<NaiveTime> {
+    let b = s.as_bytes();
+    let two = |i: usize| -> Option<u32> {
+        match (b.get(i), b.get(i + 1)) {
+            (Some(x @ b'0'..=b'9'), Some(y @ b'0'..=b'9')) => {
+                Some(u32::from((x - b'0') * 10 + (y - b'0')))
+            }
+            _ => None,
+        }
+    };
+    let hour = two(0)?;
+    if b.get(2) != Some(&b':') {
+        return None;
+    }
+    let min = two(3)?;
+    let (mut sec, mut nano) = (0, 0);
+    if b.len() > 5 {
+        if b[5] != b':' {
+            return None;
+        }
+        sec = two(6)?;
+        if b.len() > 8 {
+            let frac = &b[9..];
+            if b[8] != b'.' || frac.is_empty() || frac.len() > 9 {
+                return None;
+            }
+            for (i, c) in frac.iter().enumerate() {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                nano += u32::from(c - b'0') * 10u32.pow(8 - i as u32);
+            }
+        }
+    } else if b.len() != 5 {
+        return None;
+    }
+    // Seconds stop at 59: chrono's leap-second encoding has no place in stored data.
+    if sec > 59 {
+        return None;
+    }
+    NaiveTime::from_hms_nano_opt(hour, min, sec, nano)
 }
 
 pub fn format_date(d: NaiveDate) -> String {
@@ -84,6 +124,44 @@ mod tests {
             Some("2024-01-02 03:04:05")
         );
         assert_eq!(parse_datetime("02/01/2024"), None);
+        assert_eq!(
+            parse_datetime("2024-01-02 03:04")
+                .map(format_datetime)
+                .as_deref(),
+            Some("2024-01-02 03:04:00")
+        );
+        assert_eq!(
+            parse_datetime("2024-01-02T23:59:59.123456789")
+                .map(|d| d.format("%H:%M:%S%.9f").to_string())
+                .as_deref(),
+            Some("23:59:59.123456789")
+        );
+        for odd in [
+            "2024- 1- 5",
+            "2024- 1- 5 03:04:05",
+            "2024/01/05",
+            "05/01/2024",
+            "2024-01-05 3:04:05",
+            "2024-01-05 03:4",
+            "2024-01-05 03:04:5",
+            "2024-01-05  03:04:05",
+            "2024-01-05 03:04:05.",
+            "2024-01-05 03:04:05.1234567890",
+            "2024-01-05 03:04:60",
+            "2024-01-05 24:00",
+            "2024-01-05 03:04:05+02:00",
+            "2024-01-05Z",
+            "2024-01-05x03:04",
+            "2024-01-05 03:04:05 ",
+            "2024-01-0\u{e9} 03:04",
+        ] {
+            assert_eq!(parse_datetime(odd), None, "{odd}");
+            assert_eq!(parse_date(odd), None, "{odd}");
+        }
+        assert_eq!(
+            parse_date("2024-01-05T03:04Z").map(format_date).as_deref(),
+            Some("2024-01-05")
+        );
         for odd in [
             "24-01-01",
             "2024- 1- 5",

@@ -1,9 +1,12 @@
 //! `cge import DIR`: the five contract CSVs into the workspace, all or nothing.
 //!
 //! Files are streamed parent-first (accounts before the tables that reference
-//! them) inside one immediate transaction. Every cell is parsed and checked; the
-//! first errors (up to [`MAX_ERRORS`]) are collected with file, line and column,
-//! and any error rolls the whole import back, so the workspace is exactly as before.
+//! them) inside one immediate transaction. Every cell is checked against its
+//! contract column (type, value set, range, control characters) and every row
+//! against its references and date order; the first errors (up to [`MAX_ERRORS`])
+//! are collected with file, physical line and column, and any error rolls the whole
+//! import back, so the workspace is exactly as before. A successful import records
+//! the data's as-of date in the meta table, in the same transaction.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -11,11 +14,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use chrono::NaiveDate;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ToSql, TransactionBehavior};
 
 use super::Workspace;
-use super::contract::{ColType, Column, TABLES, Table};
+use super::contract::{ACTIVITY_DATES, ColType, Column, Strictness, TABLES, Table};
 use super::dates;
 
 /// How many errors are collected before the importer stops reading.
@@ -31,10 +35,62 @@ pub struct ImportOptions {
 pub struct ImportReport {
     /// Rows imported per table, in contract order.
     pub rows: Vec<(&'static str, u64)>,
-    /// Non-fatal notes (ignored columns).
+    /// Non-fatal notes (ignored columns, descriptive values outside their set).
     pub warnings: Vec<String>,
     /// True when `--replace` removed earlier data.
     pub replaced: bool,
+    /// The data's as-of date, recorded as `data_as_of` in the workspace meta table:
+    /// the latest usage or ticket date, else the latest date anywhere; `None` when
+    /// the files hold no rows.
+    pub data_as_of: Option<NaiveDate>,
+    /// True when `data_as_of` is the latest usage or ticket date (not the fallback).
+    pub as_of_from_activity: bool,
+    /// Rows (kept) whose event date is after `data_as_of`, per table that has some.
+    pub future_rows: Vec<(&'static str, u64)>,
+    /// Subscriptions (kept) whose ARR is not 12 × MRR: discounts exist.
+    pub arr_mismatches: u64,
+}
+
+impl ImportReport {
+    /// `data as of 2024-12-31 (the latest usage or ticket date)`.
+    pub fn as_of_note(&self) -> Option<String> {
+        let basis = if self.as_of_from_activity {
+            "the latest usage or ticket date"
+        } else {
+            "the latest date in the files, which hold no usage or tickets"
+        };
+        self.data_as_of
+            .map(|d| format!("data as of {} ({basis})", dates::format_date(d)))
+    }
+
+    /// `3 rows dated after the data's as-of date 2024-12-31: accounts 1, subscriptions 2`.
+    pub fn future_rows_warning(&self) -> Option<String> {
+        let as_of = self.data_as_of?;
+        let total: u64 = self.future_rows.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let per_table: Vec<String> = self
+            .future_rows
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        Some(format!(
+            "{total} row{} dated after the data's as-of date {}: {}",
+            plural(total as usize),
+            dates::format_date(as_of),
+            per_table.join(", ")
+        ))
+    }
+
+    /// `12 subscriptions have ARR ≠ 12 × MRR (kept)`.
+    pub fn arr_note(&self) -> Option<String> {
+        match self.arr_mismatches {
+            0 => None,
+            1 => Some("1 subscription has ARR ≠ 12 × MRR (kept)".into()),
+            n => Some(format!("{n} subscriptions have ARR ≠ 12 × MRR (kept)")),
+        }
+    }
 }
 
 /// One problem in one cell (or row, or file) of the input.
@@ -183,9 +239,42 @@ pub fn import_dir(ws: &mut Workspace, dir: &Path, opts: ImportOptions) -> Result
         }
         .into());
     }
+    record_as_of(&tx, &state, &mut report)?;
+    report.arr_mismatches = state.arr_mismatches;
     super::create_indexes(&tx, &indexes)?;
     tx.commit().with_context(|| busy_context(&ws_path))?;
     Ok(report)
+}
+
+/// Record the data's as-of date in the meta table (same transaction) and count the
+/// rows dated after it. Such rows are kept: the date stays where the activity ends.
+fn record_as_of(
+    tx: &rusqlite::Transaction<'_>,
+    state: &State,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let (as_of, from_activity) = match (&state.latest_activity, &state.latest_any) {
+        (Some(d), _) => (d, true),
+        (None, Some(d)) => (d, false),
+        (None, None) => return Ok(()),
+    };
+    super::set_meta(tx, "data_as_of", as_of)?;
+    report.data_as_of = dates::parse_iso_date(as_of);
+    report.as_of_from_activity = from_activity;
+    for (table, latest) in &state.max_event {
+        if latest > as_of {
+            let n: i64 = tx.query_row(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {} > ?1",
+                    table.name, table.event_date
+                ),
+                [as_of],
+                |r| r.get(0),
+            )?;
+            report.future_rows.push((table.name, n as u64));
+        }
+    }
+    Ok(())
 }
 
 fn busy_context(path: &Path) -> String {
@@ -204,6 +293,12 @@ struct State {
     ids: HashMap<&'static str, HashSet<String>>,
     /// Tables whose ids are unknown (file or id column missing): skip references into them.
     unknown_ids: HashSet<&'static str>,
+    /// Latest usage or ticket date, and latest date of any column (`YYYY-MM-DD`).
+    latest_activity: Option<String>,
+    latest_any: Option<String>,
+    /// Latest event date per table, to count future rows only where there are some.
+    max_event: Vec<(&'static Table, String)>,
+    arr_mismatches: u64,
 }
 
 impl State {
@@ -243,34 +338,60 @@ fn is_null_token(s: &str) -> bool {
             .any(|t| s.eq_ignore_ascii_case(t))
 }
 
-/// Parse one cell by its contract type; `Err` holds what was expected.
+/// Parse one cell by its contract type; `Err` says what was expected and what was found.
 fn parse_cell<'a>(raw: &'a str, col: &Column) -> std::result::Result<Cell<'a>, String> {
     let s = raw.trim();
     if is_null_token(s) {
         return if col.nullable {
             Ok(Cell::Null)
         } else {
-            Err(format!(
-                "expected {}, found an empty value",
-                col.ty.expected()
-            ))
+            Err(format!("expected {}, found an empty value", col.expected()))
         };
     }
-    let bad = || format!("expected {}, found {:?}", col.ty.expected(), raw);
+    let bad = || format!("expected {}, found {}", col.expected(), shown(raw));
+    let in_range = |x: f64| col.range.is_none_or(|(lo, hi)| lo <= x && x <= hi);
     match col.ty {
-        ColType::Text => Ok(Cell::Text(Cow::Borrowed(s))),
-        ColType::Int => match s.parse::<i64>() {
-            Ok(i) => Ok(Cell::Int(i)),
-            // Spreadsheets and pandas write whole numbers as `12.0`.
-            Err(_) => match s.parse::<f64>() {
-                Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                    Ok(Cell::Int(f as i64))
+        ColType::Text | ColType::FreeText => {
+            if let Some((set, strictness)) = col.values {
+                // Features compare exact spellings: store the canonical one.
+                if let Some(v) = set.iter().find(|v| v.eq_ignore_ascii_case(s)) {
+                    return Ok(Cell::Text(Cow::Borrowed(v)));
                 }
-                _ => Err(bad()),
-            },
-        },
+                if strictness == Strictness::Strict {
+                    return Err(bad());
+                }
+            }
+            let multiline = col.ty == ColType::FreeText;
+            if has_control(s, multiline) {
+                let allowed = if multiline {
+                    " other than tab and line breaks"
+                } else {
+                    ""
+                };
+                return Err(format!(
+                    "expected text without control characters{allowed}, found {}",
+                    shown(raw)
+                ));
+            }
+            Ok(Cell::Text(Cow::Borrowed(s)))
+        }
+        ColType::Int => {
+            let i = match s.parse::<i64>() {
+                Ok(i) => i,
+                // Spreadsheets and pandas write whole numbers as `12.0`.
+                Err(_) => match s.parse::<f64>() {
+                    Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => f as i64,
+                    _ => return Err(bad()),
+                },
+            };
+            if in_range(i as f64) {
+                Ok(Cell::Int(i))
+            } else {
+                Err(bad())
+            }
+        }
         ColType::Real => match s.parse::<f64>() {
-            Ok(f) if f.is_finite() => Ok(Cell::Real(f)),
+            Ok(f) if f.is_finite() && in_range(f) => Ok(Cell::Real(f)),
             _ => Err(bad()),
         },
         ColType::Bool => match s {
@@ -281,10 +402,7 @@ fn parse_cell<'a>(raw: &'a str, col: &Column) -> std::result::Result<Cell<'a>, S
             _ => Err(bad()),
         },
         ColType::Date => match dates::parse_date(s) {
-            Some(d) if s.len() == 10 => {
-                let _ = d;
-                Ok(Cell::Text(Cow::Borrowed(s)))
-            }
+            Some(_) if s.len() == 10 => Ok(Cell::Text(Cow::Borrowed(s))),
             Some(d) => Ok(Cell::Text(Cow::Owned(dates::format_date(d)))),
             None => Err(bad()),
         },
@@ -296,6 +414,132 @@ fn parse_cell<'a>(raw: &'a str, col: &Column) -> std::result::Result<Cell<'a>, S
             None => Err(bad()),
         },
     }
+}
+
+/// True when `s` holds a control character (C0, DEL or C1). A NUL is stored by SQLite
+/// but truncates the text on read; in free text, tab and line breaks are kept.
+fn has_control(s: &str, multiline: bool) -> bool {
+    // Fast path: every control character is a byte < 0x20, 0x7f, or starts with 0xc2.
+    if !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return false;
+    }
+    s.chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')))
+}
+
+/// The physical line (1-based, as `grep -n` and editors count) where the record read
+/// at `pos` starts.
+///
+/// The csv crate's `Position::line()` counts the `\n` bytes consumed before the
+/// record, but a CRLF row ends at its `\r` (its `\n` is consumed with the next
+/// record), and blank lines before a record are skipped silently: that count is one
+/// short on every CRLF file. The bytes skipped are only `\r` and `\n`, so read them at
+/// the record's byte offset and add their newlines. Called only for records with
+/// errors, so reopening the file costs nothing on the happy path.
+fn record_line(path: &Path, pos: &csv::Position) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut line = pos.line();
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return line;
+    };
+    if f.seek(SeekFrom::Start(pos.byte())).is_err() {
+        return line;
+    }
+    let mut buf = [0u8; 4096];
+    let mut first = pos.byte() == 0;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) | Err(_) => return line,
+            Ok(n) => n,
+        };
+        let mut chunk = &buf[..n];
+        if std::mem::take(&mut first) {
+            chunk = chunk.strip_prefix(b"\xef\xbb\xbf").unwrap_or(chunk);
+        }
+        for &b in chunk {
+            match b {
+                b'\n' => line += 1,
+                b'\r' => {}
+                _ => return line,
+            }
+        }
+    }
+}
+
+/// The line of the last byte read before `pos` (the end of a record).
+fn end_line(path: &Path, pos: &csv::Position) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8];
+    let ends_line = pos.byte() > 0
+        && std::fs::File::open(path)
+            .and_then(|mut f| {
+                f.seek(SeekFrom::Start(pos.byte() - 1))?;
+                f.read_exact(&mut last)
+            })
+            .is_ok()
+        && last[0] == b'\n';
+    pos.line() - u64::from(ends_line)
+}
+
+/// True when the record starting at byte `start` ends (at the end of the file) inside
+/// an open quote. The csv reader takes such a quote as a field running to the end of
+/// the file, which in a free-text column would swallow every later row silently.
+fn ends_in_open_quote(path: &Path, start: u64) -> bool {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return false;
+    }
+    let (mut quoted, mut field_start, mut just_closed) = (false, true, false);
+    let mut rdr = std::io::BufReader::new(f);
+    loop {
+        let buf = match rdr.fill_buf() {
+            Ok([]) | Err(_) => return quoted,
+            Ok(buf) => buf,
+        };
+        for &b in buf {
+            if quoted {
+                if b == b'"' {
+                    (quoted, just_closed) = (false, true);
+                }
+                continue;
+            }
+            // `""` inside quotes is an escaped quote: the field stays open.
+            if b == b'"' && (field_start || just_closed) {
+                quoted = true;
+            }
+            field_start = matches!(b, b',' | b'\r' | b'\n');
+            just_closed = false;
+        }
+        let n = buf.len();
+        rdr.consume(n);
+    }
+}
+
+/// A value for a message: quoted and escaped (so NUL or a tab is visible), cut when long.
+fn shown(raw: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    match raw.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &raw[..cut]),
+        None => format!("{raw:?}"),
+    }
+}
+
+/// Remember `day` in `slot` if it is later (ISO dates compare as text).
+fn bump(slot: &mut Option<String>, day: &str) {
+    if slot.as_deref().is_none_or(|m| day > m) {
+        *slot = Some(day.to_string());
+    }
+}
+
+/// Column position of a contract column in this file's header, for messages.
+fn at(table: &Table, positions: &[Option<usize>], i: usize) -> Option<(String, usize)> {
+    Some((
+        table.columns[i].name.to_string(),
+        positions[i].map_or(0, |p| p + 1),
+    ))
 }
 
 fn import_table(
@@ -320,23 +564,39 @@ fn import_table(
             return Ok(0);
         }
     };
+    // Flexible: a ragged row is reported here, with its fields at hand for a hint.
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
-        .flexible(false)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(file);
 
     // Map contract columns to positions in this file's header.
     let headers = match rdr.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            state.push(file_err(
-                Some(1),
-                format!("cannot read the header row: {e}"),
-            ));
+            let (line, message) = match e.kind() {
+                csv::ErrorKind::Utf8 { pos, .. } => (
+                    Some(pos.as_ref().map_or(1, |p| record_line(&path, p))),
+                    "expected a header row in UTF-8, found bytes that are not UTF-8 (save the file as UTF-8)"
+                        .to_string(),
+                ),
+                _ => (None, format!("cannot read the header row: {e}")),
+            };
+            state.push(file_err(line, message));
             state.unknown_ids.insert(table.name);
             return Ok(0);
         }
     };
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        state.push(file_err(
+            None,
+            "the file is empty: expected a header row naming the columns".into(),
+        ));
+        state.unknown_ids.insert(table.name);
+        return Ok(0);
+    }
+    let header_line = headers.position().map_or(1, |p| record_line(&path, p));
     let names: Vec<String> = headers
         .iter()
         .map(|h| h.trim_start_matches('\u{feff}').trim().to_ascii_lowercase())
@@ -355,7 +615,7 @@ fn import_table(
             [] => {
                 header_ok = false;
                 state.push(file_err(
-                    Some(1),
+                    Some(header_line),
                     format!("missing required column {:?}", col.name),
                 ));
                 positions.push(None);
@@ -365,7 +625,7 @@ fn import_table(
                 header_ok = false;
                 state.push(InputError {
                     file: path.clone(),
-                    line: Some(1),
+                    line: Some(header_line),
                     column: Some((col.name.to_string(), second + 1)),
                     message: "column appears more than once in the header".into(),
                 });
@@ -373,10 +633,16 @@ fn import_table(
             }
         }
     }
-    let unknown: Vec<&str> = names
+    let unknown: Vec<String> = names
         .iter()
         .filter(|n| table.column(n).is_none())
-        .map(String::as_str)
+        .map(|n| {
+            if n.chars().any(char::is_control) || n.chars().count() > 40 {
+                shown(n)
+            } else {
+                n.clone()
+            }
+        })
         .collect();
     if !unknown.is_empty() {
         warnings.push(format!(
@@ -391,25 +657,36 @@ fn import_table(
         return Ok(0);
     }
 
-    let id_idx = table
-        .columns
-        .iter()
-        .position(|c| c.name == table.id)
-        .expect("contract id is a column");
+    let index = |name: &str| {
+        table
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .expect("a contract column")
+    };
+    let id_idx = index(table.id);
     let refs: Vec<(usize, &'static str)> = table
         .references
         .iter()
-        .map(|r| {
-            (
-                table
-                    .columns
-                    .iter()
-                    .position(|c| c.name == r.column)
-                    .expect("contract reference"),
-                r.table,
-            )
-        })
+        .map(|r| (index(r.column), r.table))
         .collect();
+    let order: Vec<(usize, usize)> = table
+        .not_before
+        .iter()
+        .map(|(later, earlier)| (index(later), index(earlier)))
+        .collect();
+    let date_idx: Vec<usize> = (0..table.columns.len())
+        .filter(|&i| matches!(table.columns[i].ty, ColType::Date | ColType::DateTime))
+        .collect();
+    let event_idx = index(table.event_date);
+    let activity = ACTIVITY_DATES
+        .iter()
+        .any(|&(t, c)| t == table.name && c == table.event_date);
+    // Discounts make ARR ≠ 12 × MRR legitimately: counted, not rejected.
+    let arr_check =
+        (table.name == "subscriptions").then(|| (index("mrr_amount"), index("arr_amount")));
+    let mut unlisted: Vec<HashMap<String, u64>> = vec![HashMap::new(); table.columns.len()];
+    let mut max_event: Option<String> = None;
 
     let col_list: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
     let placeholders = vec!["?"; col_list.len()].join(", ");
@@ -426,67 +703,137 @@ fn import_table(
             .any(|t| t.references.iter().any(|r| r.table == table.name));
     let mut record = csv::StringRecord::new();
     let mut rows = 0u64;
+    // Problems of the current row: (column, message); its line is looked up only if any.
+    let mut problems: Vec<(Option<(String, usize)>, String)> = Vec::new();
+    // The latest well-shaped record spanning lines: if it is the last one, a quote
+    // may have swallowed the rest of the file into its last field.
+    let mut multiline: Option<(csv::Position, usize)> = None;
     loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line());
-                let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => {
-                        format!("expected {expected_len} fields like the header, found {len}")
-                    }
-                    csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_string(),
-                    _ => e.to_string(),
-                };
-                state.push(file_err(line, message));
-                if state.truncated
-                    || !matches!(
-                        e.kind(),
-                        csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                    )
+        problems.clear();
+        let pos = match rdr.read_record(&mut record) {
+            Ok(false) => {
+                if let Some((pos, field)) = multiline.take()
+                    && ends_in_open_quote(&path, pos.byte())
                 {
-                    break;
-                }
-                continue;
-            }
-        }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let errors_before = state.errors.len();
-        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(table.columns.len());
-        for (col, pos) in table.columns.iter().zip(&positions) {
-            let raw = pos.and_then(|i| record.get(i)).unwrap_or("");
-            match parse_cell(raw, col) {
-                Ok(c) => cells.push(c),
-                Err(message) => {
                     state.push(InputError {
                         file: path.clone(),
-                        line: Some(line),
-                        column: Some((col.name.to_string(), pos.map_or(0, |p| p + 1))),
-                        message,
+                        line: Some(record_line(&path, &pos)),
+                        column: Some((names[field].clone(), field + 1)),
+                        message: "expected a closing quote: this quoted value runs to the end of the file"
+                            .into(),
                     });
+                }
+                break;
+            }
+            Ok(true) => record.position().cloned(),
+            Err(e) => {
+                multiline = None;
+                let pos = e.position().cloned();
+                let line = pos.as_ref().map(|p| record_line(&path, p));
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { err, .. } => {
+                        let column = names.get(err.field()).map(|n| (n.clone(), err.field() + 1));
+                        state.push(InputError {
+                            file: path.clone(),
+                            line,
+                            column,
+                            message: "expected UTF-8 text, found bytes that are not UTF-8 (save the file as UTF-8)"
+                                .into(),
+                        });
+                        if state.truncated {
+                            break;
+                        }
+                        continue;
+                    }
+                    _ => {
+                        state.push(file_err(line, format!("cannot read the file: {e}")));
+                        break;
+                    }
+                }
+            }
+        };
+        let line_of = |pos: &Option<csv::Position>| pos.as_ref().map(|p| record_line(&path, p));
+        if record.len() != names.len() {
+            multiline = None;
+            let mut message = format!(
+                "expected {} fields like the header, found {}",
+                names.len(),
+                record.len()
+            );
+            let start = line_of(&pos);
+            if record.as_slice().contains('\n') {
+                message.push_str(&format!(
+                    "; the row runs on inside quotes to line {} (is a closing quote missing?)",
+                    end_line(&path, rdr.position())
+                ));
+            }
+            state.push(file_err(start, message));
+            if state.truncated {
+                break;
+            }
+            continue;
+        }
+        multiline = (record.as_slice().contains('\n'))
+            .then(|| pos.clone())
+            .flatten()
+            .map(|p| (p, record.len() - 1));
+        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(table.columns.len());
+        for (i, (col, pos)) in table.columns.iter().zip(&positions).enumerate() {
+            let raw = pos.and_then(|p| record.get(p)).unwrap_or("");
+            match parse_cell(raw, col) {
+                Ok(c) => {
+                    if let (Some((set, Strictness::Lenient)), Cell::Text(v)) = (col.values, &c)
+                        && !set.contains(&v.as_ref())
+                    {
+                        *unlisted[i].entry(v.to_string()).or_default() += 1;
+                    }
+                    cells.push(c);
+                }
+                Err(message) => {
+                    problems.push((at(table, &positions, i), message));
                     cells.push(Cell::Null);
                 }
             }
         }
-        let col_ref = |i: usize| {
-            Some((
-                table.columns[i].name.to_string(),
-                positions[i].map_or(0, |p| p + 1),
-            ))
-        };
+        for &i in &date_idx {
+            if let Cell::Text(v) = &cells[i] {
+                let day = &v[..10];
+                bump(&mut state.latest_any, day);
+                if i == event_idx {
+                    bump(&mut max_event, day);
+                    if activity {
+                        bump(&mut state.latest_activity, day);
+                    }
+                }
+            }
+        }
+        for &(later, earlier) in &order {
+            if let (Cell::Text(a), Cell::Text(b)) = (&cells[later], &cells[earlier])
+                && a[..10] < b[..10]
+            {
+                problems.push((
+                    at(table, &positions, later),
+                    format!(
+                        "{} {a} is before {} {b}",
+                        table.columns[later].name, table.columns[earlier].name
+                    ),
+                ));
+            }
+        }
+        if let Some((mrr, arr)) = arr_check
+            && let (Cell::Real(m), Cell::Real(a)) = (&cells[mrr], &cells[arr])
+            && (a - 12.0 * m).abs() > 0.005
+        {
+            state.arr_mismatches += 1;
+        }
         // Ids are remembered only where they must be unique or are referenced.
         if let (true, Cell::Text(id)) = (keep_ids, &cells[id_idx]) {
             let fresh = own_ids.insert(id.to_string());
             if !fresh && table.unique_id {
-                state.push(InputError {
-                    file: path.clone(),
-                    line: Some(line),
-                    column: col_ref(id_idx),
-                    message: format!("duplicate {} {:?}: ids must be unique", table.id, id),
-                });
+                problems.push((
+                    at(table, &positions, id_idx),
+                    format!("duplicate {} {}: ids must be unique", table.id, shown(id)),
+                ));
             }
         }
         for &(i, parent) in &refs {
@@ -499,29 +846,83 @@ fn import_table(
                     .get(parent)
                     .is_some_and(|ids| ids.contains(v.as_ref()));
                 if !known {
-                    state.push(InputError {
-                        file: path.clone(),
-                        line: Some(line),
-                        column: col_ref(i),
-                        message: format!(
-                            "{} {:?} is not in {parent}.csv",
-                            table.columns[i].name, v
+                    problems.push((
+                        at(table, &positions, i),
+                        format!(
+                            "{} {} is not in {parent}.csv",
+                            table.columns[i].name,
+                            shown(v)
                         ),
-                    });
+                    ));
                 }
             }
         }
-        // Once anything is wrong, keep validating but stop writing.
-        if state.errors.is_empty() && errors_before == 0 {
-            insert.execute(rusqlite::params_from_iter(cells.iter()))?;
-            rows += 1;
+        if problems.is_empty() {
+            // Once anything is wrong, keep validating but stop writing.
+            if state.errors.is_empty() {
+                insert.execute(rusqlite::params_from_iter(cells.iter()))?;
+                rows += 1;
+            }
+        } else {
+            let line = line_of(&pos);
+            for (column, message) in problems.drain(..) {
+                state.push(InputError {
+                    file: path.clone(),
+                    line,
+                    column,
+                    message,
+                });
+            }
         }
         if state.truncated {
             break;
         }
     }
     state.ids.insert(table.name, own_ids);
+    if let Some(m) = max_event {
+        state.max_event.push((table, m));
+    }
+    for (i, counts) in unlisted.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+        warnings.push(unlisted_warning(&path, table, &positions, i, counts));
+    }
     Ok(rows)
+}
+
+/// One warning per descriptive column with values outside its set, most frequent first.
+fn unlisted_warning(
+    path: &Path,
+    table: &Table,
+    positions: &[Option<usize>],
+    i: usize,
+    counts: &HashMap<String, u64>,
+) -> String {
+    const SHOWN: usize = 5;
+    let col = &table.columns[i];
+    let set = col.values.map_or(&[][..], |(s, _)| s);
+    let total: u64 = counts.values().sum();
+    let mut by_count: Vec<(&String, &u64)> = counts.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut listed: Vec<String> = by_count
+        .iter()
+        .take(SHOWN)
+        .map(|(v, n)| format!("{} ×{n}", shown(v)))
+        .collect();
+    if by_count.len() > SHOWN {
+        listed.push(format!("and {} more", by_count.len() - SHOWN));
+    }
+    let (n, verb) = if total == 1 {
+        ("1 value is".to_string(), "was")
+    } else {
+        (format!("{total} values are"), "were")
+    };
+    format!(
+        "{}, column {} ({}): {n} not in the contract's set ({}) and {verb} kept as written: {}",
+        path.display(),
+        positions[i].map_or(0, |p| p + 1),
+        col.name,
+        set.join(", "),
+        listed.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -592,5 +993,101 @@ mod tests {
                 .unwrap_err()
                 .contains("YYYY-MM-DD")
         );
+    }
+
+    #[test]
+    fn value_sets_store_the_canonical_spelling() {
+        use crate::workspace::contract::{CHURN_EVENTS, SUBSCRIPTIONS};
+        let billing = col(&SUBSCRIPTIONS, "billing_frequency");
+        for raw in ["annual", "Annual", " ANNUAL ", "aNnUaL"] {
+            assert_eq!(
+                show(parse_cell(raw, &billing).unwrap()),
+                "tannual",
+                "{raw:?}"
+            );
+        }
+        assert_eq!(
+            parse_cell("yearly", &billing).unwrap_err(),
+            "expected one of monthly, annual, found \"yearly\""
+        );
+        assert_eq!(
+            parse_cell("", &billing).unwrap_err(),
+            "expected one of monthly, annual, found an empty value"
+        );
+        let tier = col(&ACCOUNTS, "plan_tier");
+        assert_eq!(show(parse_cell("pro", &tier).unwrap()), "tPro");
+        // Descriptive: kept as written (trimmed); the caller counts it for a warning.
+        assert_eq!(show(parse_cell(" Platinum ", &tier).unwrap()), "tPlatinum");
+        let priority = col(&SUPPORT_TICKETS, "priority");
+        assert_eq!(show(parse_cell("HIGH", &priority).unwrap()), "thigh");
+        let reason = col(&CHURN_EVENTS, "reason_code");
+        assert_eq!(show(parse_cell("Pricing", &reason).unwrap()), "tpricing");
+    }
+
+    #[test]
+    fn ranges_and_control_characters() {
+        let seats = col(&ACCOUNTS, "seats");
+        assert_eq!(show(parse_cell("0", &seats).unwrap()), "i0");
+        assert_eq!(
+            parse_cell("-1", &seats).unwrap_err(),
+            "expected a whole number ≥ 0, found \"-1\""
+        );
+        let sat = col(&SUPPORT_TICKETS, "satisfaction_score");
+        assert_eq!(show(parse_cell("1", &sat).unwrap()), "r1");
+        assert_eq!(show(parse_cell("5.0", &sat).unwrap()), "r5");
+        assert_eq!(
+            parse_cell("5.5", &sat).unwrap_err(),
+            "expected a number from 1 to 5, found \"5.5\""
+        );
+        let name = col(&ACCOUNTS, "account_name");
+        assert_eq!(show(parse_cell("Café", &name).unwrap()), "tCafé");
+        assert_eq!(
+            parse_cell("a\u{1b}[31mb", &name).unwrap_err(),
+            "expected text without control characters, found \"a\\u{1b}[31mb\""
+        );
+        let long = format!("x\0{}", "y".repeat(100));
+        assert_eq!(
+            parse_cell(&long, &name).unwrap_err(),
+            format!(
+                "expected text without control characters, found \"x\\0{}\"…",
+                "y".repeat(58)
+            )
+        );
+    }
+
+    #[test]
+    fn open_quotes_at_the_end_of_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        for (text, open) in [
+            ("a,\"b\nc\"\n", false),
+            ("a,\"b\"\"\nc\"\"\"\n", false),
+            ("a,\"b\"\"\nc\n", true),
+            ("a,\"b\nc\n", true),
+            ("a,b\"c\nd\n", false),
+            ("\"a\",\"\"\n", false),
+            ("\"a\",\"\n", true),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(ends_in_open_quote(&path, 0), open, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn record_lines_count_skipped_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let text = "\u{feff}h1,h2\r\n\r\nx,\"multi\r\nline\"\r\n\r\n\r\ny,z\r\n";
+        std::fs::write(&path, text).unwrap();
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_path(&path)
+            .unwrap();
+        let lines: Vec<u64> = rdr
+            .records()
+            .map(|r| record_line(&path, r.unwrap().position().unwrap()))
+            .collect();
+        // As `grep -n` counts: the header, `x` after a blank line, `y` after two.
+        assert_eq!(lines, [1, 3, 7]);
     }
 }

@@ -5,6 +5,8 @@ mod e2e;
 mod features;
 mod freshness;
 mod import;
+mod import_fuzz;
+mod kill;
 mod layers;
 mod simulate;
 mod support;

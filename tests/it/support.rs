@@ -13,11 +13,13 @@ pub fn fixture(rel: &str) -> PathBuf {
 
 /// A temp folder holding the valid import fixture with the files of `bad/<name>` laid over it.
 pub fn overlay(bad: &str) -> tempfile::TempDir {
+    overlay_fixture(&format!("import/bad/{bad}"))
+}
+
+/// A temp folder holding the valid import fixture with the files of fixture `rel` laid over it.
+pub fn overlay_fixture(rel: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for src in [
-        fixture("import/valid"),
-        fixture(&format!("import/bad/{bad}")),
-    ] {
+    for src in [fixture("import/valid"), fixture(rel)] {
         for entry in std::fs::read_dir(&src).unwrap() {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
@@ -95,4 +97,40 @@ pub fn dump_tables(ws: &Path, tables: &[&str], order: &str) -> String {
         }
     }
     out
+}
+
+/// The 1-based physical line of `file` holding `needle` (as `grep -n` counts: lines end
+/// at `\n`), which must occur on exactly one line. Tests take expected positions from
+/// the fixture itself, never from the importer's output.
+pub fn line_containing(file: &Path, needle: &str) -> u64 {
+    let bytes = std::fs::read(file).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let hits: Vec<usize> = text
+        .split('\n')
+        .enumerate()
+        .filter(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "{needle:?} should be on exactly one line of {}: {hits:?}",
+        file.display()
+    );
+    hits[0] as u64
+}
+
+/// A value of the workspace's meta table.
+pub fn meta(ws: &Path, key: &str) -> Option<String> {
+    use rusqlite::OptionalExtension;
+    Connection::open(ws)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .unwrap()
+}
+
+/// [`dump`] plus the meta table: what a rejected import must leave exactly as it was.
+pub fn dump_all(ws: &Path) -> String {
+    dump(ws) + &dump_tables(ws, &["meta"], "key")
 }
