@@ -30,6 +30,11 @@ pub struct SimConfig {
     pub tickets_per_account: f64,
 }
 
+/// Default volumes per account, as in the original data.
+const DEFAULT_SUBSCRIPTIONS: f64 = 10.0;
+const DEFAULT_USAGE_ROWS: f64 = 50.0;
+const DEFAULT_TICKETS: f64 = 4.0;
+
 impl SimConfig {
     pub fn new(accounts: usize, seed: u64, as_of: NaiveDate) -> Self {
         SimConfig {
@@ -38,9 +43,9 @@ impl SimConfig {
             as_of,
             csms: 8,
             history_days: 730,
-            subscriptions_per_account: 10.0,
-            usage_rows_per_account: 50.0,
-            tickets_per_account: 4.0,
+            subscriptions_per_account: DEFAULT_SUBSCRIPTIONS,
+            usage_rows_per_account: DEFAULT_USAGE_ROWS,
+            tickets_per_account: DEFAULT_TICKETS,
         }
     }
 
@@ -56,11 +61,16 @@ impl SimConfig {
     }
 
     /// Weekly event rates that give the configured averages (calibrated on 20,000 accounts).
-    fn rates(&self) -> Rates {
+    pub fn rates(&self) -> Rates {
+        let usage_volume = self.usage_rows_per_account / DEFAULT_USAGE_ROWS;
+        let ticket_volume = self.tickets_per_account / DEFAULT_TICKETS;
         Rates {
-            usage_per_week: 0.5 * self.usage_rows_per_account / 50.0,
-            tickets_per_week: 0.06 * self.tickets_per_account / 4.0,
+            usage_per_week: 0.5 * usage_volume,
+            tickets_per_week: 0.06 * ticket_volume,
             expansions_per_week: 0.1 * (self.subscriptions_per_account - 1.5).max(0.0) / 8.5,
+            // A zero volume has no rows to wear health with; keep the division finite.
+            usage_volume: usage_volume.max(1e-6),
+            ticket_volume: ticket_volume.max(1e-6),
         }
     }
 }
@@ -85,7 +95,7 @@ pub fn from_day_number(n: i32) -> NaiveDate {
 }
 
 /// Month-end day numbers from `first` to `last` inclusive.
-fn month_ends(first: i32, last: i32) -> Vec<i32> {
+pub fn month_ends(first: i32, last: i32) -> Vec<i32> {
     let mut out = Vec::new();
     let d = from_day_number(first);
     let (mut y, mut m) = (d.year(), d.month());
@@ -109,20 +119,46 @@ fn month_ends(first: i32, last: i32) -> Vec<i32> {
 pub fn simulate(ws: &mut Workspace, cfg: &SimConfig, replace: bool) -> Result<SimReport> {
     cfg.validate()?;
     let as_of = day_number(cfg.as_of);
-    let start = as_of - cfg.history_days;
-    let ends = month_ends(start, as_of);
-    let rates = cfg.rates();
     let owners: Vec<String> = (0..cfg.csms).map(names::csm).collect();
-
-    let mut w = writer::Writer::begin(ws, replace, start, as_of)?;
-    let mut setup = SimRng::new(cfg.seed, u64::MAX);
-    for i in 0..cfg.accounts {
-        let signup = start + setup.int(0, cfg.history_days as i64) as i32;
-        let owner = &owners[setup.int(0, owners.len() as i64) as usize];
-        let mut rng = SimRng::new(cfg.seed, i as u64);
-        let life = world::live(&mut rng, signup, as_of, &ends, &rates);
-        w.account(i, &names::company(i), owner, &life)?;
+    let mut w = writer::Writer::begin(ws, replace, as_of - cfg.history_days, as_of)?;
+    for a in accounts(cfg) {
+        w.account(a.index, &names::company(a.index), &owners[a.owner], &a.life)?;
     }
     w.meta(cfg)?;
     w.commit()
+}
+
+/// One simulated account: its index (ids and names follow it), its owner (a CSM index) and life.
+pub struct Account {
+    pub index: usize,
+    pub owner: usize,
+    pub life: world::Life,
+}
+
+/// The accounts of `cfg` in order, each simulated when it is reached (memory stays flat).
+/// Needs `cfg.csms >= 1` and `cfg.history_days >= 1`.
+pub fn accounts(cfg: &SimConfig) -> impl Iterator<Item = Account> + '_ {
+    accounts_from(cfg, 0)
+}
+
+/// The accounts of `cfg` from index `first` on, as in [`accounts`]; the ones before are
+/// skipped without being simulated.
+pub fn accounts_from(cfg: &SimConfig, first: usize) -> impl Iterator<Item = Account> + '_ {
+    let as_of = day_number(cfg.as_of);
+    let start = as_of - cfg.history_days;
+    let ends = month_ends(start, as_of);
+    let rates = cfg.rates();
+    let mut setup = SimRng::new(cfg.seed, u64::MAX);
+    (0..cfg.accounts)
+        .map(move |index| {
+            let signup = start + setup.int(0, cfg.history_days as i64) as i32;
+            let owner = setup.int(0, cfg.csms as i64) as usize;
+            (index, owner, signup)
+        })
+        .skip(first)
+        .map(move |(index, owner, signup)| {
+            let mut rng = SimRng::new(cfg.seed, index as u64);
+            let life = world::live(&mut rng, signup, as_of, &ends, &rates);
+            Account { index, owner, life }
+        })
 }

@@ -40,9 +40,10 @@ impl SimRng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
-    /// Poisson count (Knuth for small means, normal approximation above 30).
+    /// Poisson count (Knuth for small means, normal approximation above 30). Huge means
+    /// saturate at `u32::MAX`: callers cap a count before looping over it.
     pub fn poisson(&mut self, mean: f64) -> u32 {
-        if mean <= 0.0 {
+        if mean.is_nan() || mean <= 0.0 {
             return 0;
         }
         if mean > 30.0 {
@@ -51,7 +52,9 @@ impl SimRng {
         let limit = (-mean).exp();
         let mut k = 0;
         let mut p = self.unit();
-        while p > limit {
+        // Knuth's loop takes about `mean` (at most 30) steps; P(k > 1000) is below 1e-1000,
+        // the bound only keeps the loop bounded whatever the stream.
+        while p > limit && k < 1000 {
             k += 1;
             p *= self.unit();
         }

@@ -2,11 +2,16 @@
 //!
 //! A latent health drifts around the account's own level. Health drives usage
 //! (volume, duration, breadth, errors), ticket volume and priority, satisfaction,
-//! expansion and downgrades, and the weekly churn hazard. Onboarding friction in the
-//! first 90 days lowers health and raises early churn; annual contracts concentrate
-//! churn around renewal; growing companies (headcount growth, devices without seats)
-//! expand. Feature adoption follows correlated clusters. Noise stays in: the hazard
+//! expansion and downgrades, trial conversion and the weekly churn hazard. Onboarding
+//! friction in the first 90 days lowers health and raises early churn; annual contracts
+//! concentrate churn around renewal; growing companies (headcount growth, devices without
+//! seats) expand. Feature adoption follows correlated clusters. Noise stays in: the hazard
 //! also has an unobserved part no model can see.
+//!
+//! Point in time: a week is stepped in segments that end at each month-end and at the
+//! trial's end, so a snapshot or decision dated on a day sees exactly the rows dated on or
+//! before it. An account that leaves stops there: nothing is generated after its churn day
+//! (unless it comes back), so no row is ever moved or truncated afterwards.
 
 use super::rng::{SimRng, sigmoid};
 use crate::workspace::contract::values;
@@ -17,6 +22,12 @@ pub struct Rates {
     pub usage_per_week: f64,
     pub tickets_per_week: f64,
     pub expansions_per_week: f64,
+    /// Configured usage and ticket volumes relative to the defaults. Each error and ticket
+    /// wears health down by that much less, so a volume knob changes how many rows there
+    /// are, not how accounts fare (at 360x the usage, errors alone used to sink health in a
+    /// week).
+    pub usage_volume: f64,
+    pub ticket_volume: f64,
 }
 
 /// Features in four adoption clusters: a team using feature_3 tends to use feature_7 and feature_12.
@@ -32,7 +43,39 @@ const BETA: [u8; 6] = [33, 37, 31, 36, 40, 39];
 pub const TIERS: [&str; 3] = values::PLAN_TIERS;
 const PRICE_PER_SEAT: [f64; 3] = [19.0, 49.0, 149.0];
 
-#[derive(Debug, Clone)]
+const WEEK: i32 = 7;
+/// Latent health is a score of population standard deviation ~1, and every rate is an
+/// exponential of it. Low health brings tickets and errors that lower it further: left
+/// unbounded, that loop drove the weekly ticket mean past 10^20 within two weeks (issue 9).
+/// Four standard deviations either side keep every rate within ~50x of its neutral value.
+const HEALTH_MIN: f64 = -4.0;
+const HEALTH_MAX: f64 = 4.0;
+/// Onboarding: the first 90 days, harder for accounts with friction.
+const ONBOARDING_DAYS: i32 = 90;
+const FRICTION_HEALTH: f64 = 1.2;
+/// Health lost per usage error, per ticket and per escalation, at the default volumes.
+const ERROR_WEAR: f64 = 0.01;
+const TICKET_WEAR: f64 = 0.03;
+const ESCALATION_WEAR: f64 = 0.25;
+/// Most rows one weekly draw may give, as a multiple of its mean at neutral health, plus a
+/// few. Bounded health keeps every mean under ~50x, so the cap does not shape the data; it
+/// guarantees every per-account loop a bound whatever the knobs or draws.
+const DRAW_CAP: f64 = 64.0;
+const DRAW_CAP_MIN: u32 = 4;
+/// Weekly churn probability never exceeds this (even the unhappiest account may stay a while).
+const MAX_WEEKLY_HAZARD: f64 = 0.6;
+/// A share of sign-ups starts on a free trial of 14 to 30 days; at its end the account
+/// converts to a paid plan or leaves. Conversion follows health (about 60 % convert).
+const TRIAL_SHARE: f64 = 0.15;
+const TRIAL_DAYS: (i64, i64) = (14, 31);
+const CONVERSION_BIAS: f64 = 0.45;
+const CONVERSION_HEALTH: f64 = 1.1;
+/// Flags on a churn event look back this far for an upgrade or downgrade.
+const PRECEDING_DAYS: i32 = 90;
+/// Weekly chance that a churned account comes back (once).
+const REACTIVATION_PER_WEEK: f64 = 0.006;
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sub {
     pub seq: u32,
     pub start: i32,
@@ -47,7 +90,7 @@ pub struct Sub {
     pub auto_renew: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Usage {
     pub sub_seq: u32,
     pub day: i32,
@@ -58,7 +101,7 @@ pub struct Usage {
     pub beta: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
     pub day: i32,
     /// Hours after the submission day's midnight; `None` while open at the as-of date.
@@ -69,7 +112,7 @@ pub struct Ticket {
     pub escalated: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChurnEvent {
     pub day: i32,
     pub reason: &'static str,
@@ -80,7 +123,7 @@ pub struct ChurnEvent {
     pub feedback: Option<&'static str>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Signals {
     pub day: i32,
     pub headcount: i64,
@@ -89,7 +132,7 @@ pub struct Signals {
     pub active_users: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Truth {
     pub day: i32,
     pub health: f64,
@@ -105,6 +148,7 @@ pub struct Life {
     pub industry: usize,
     pub country: usize,
     pub referral: usize,
+    /// On a trial at the as-of date.
     pub is_trial: bool,
     pub churned: bool,
     pub subs: Vec<Sub>,
@@ -128,9 +172,37 @@ impl Life {
         let seats = pool.iter().map(|s| s.seats).sum::<i64>().max(1);
         (tier, seats)
     }
+
+    fn active_subs(&self) -> impl Iterator<Item = &Sub> {
+        self.subs.iter().filter(|s| s.end.is_none())
+    }
+
+    fn seats(&self) -> i64 {
+        self.active_subs().map(|s| s.seats).sum::<i64>().max(1)
+    }
+
+    /// The latest start among active subscriptions: a churn must come after it.
+    fn latest_start(&self) -> i32 {
+        self.active_subs()
+            .map(|s| s.start)
+            .max()
+            .unwrap_or(i32::MIN)
+    }
+}
+
+/// What a new subscription is.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Trial,
+    New,
+    Upgrade,
+    Downgrade,
 }
 
 struct State {
+    signup: i32,
+    /// Start of the paid contract (renewals count from it).
+    contract_start: i32,
     base: f64,
     health: f64,
     friction: bool,
@@ -144,52 +216,72 @@ struct State {
     annual: bool,
     auto_renew: bool,
     tier: usize,
+    seats0: i64,
+    /// The last day of the trial while on one.
+    trial_until: Option<i32>,
+    active: bool,
     last_upgrade: i32,
     last_downgrade: i32,
     reactivated: bool,
+    next_seq: u32,
 }
-
-const WEEK: i32 = 7;
 
 fn mrr(tier: usize, seats: i64, annual: bool) -> f64 {
     (seats as f64 * PRICE_PER_SEAT[tier] * if annual { 0.85 } else { 1.0 }).round()
 }
 
-/// Days from signup to the next annual renewal (365-day terms).
-fn days_to_renewal(signup: i32, day: i32) -> i32 {
-    let age = day - signup;
-    365 - age.rem_euclid(365)
+/// Days from the contract start to the next annual renewal (365-day terms).
+fn days_to_renewal(contract_start: i32, day: i32) -> i32 {
+    365 - (day - contract_start).rem_euclid(365)
+}
+
+/// Most rows a draw with neutral-health mean `base` (per week) may give over `span` weeks.
+fn draw_cap(base: f64, span: f64) -> u32 {
+    (DRAW_CAP * base * span).ceil() as u32 + DRAW_CAP_MIN
 }
 
 impl State {
-    /// Health as it acts this week: onboarding friction weighs on the first 90 days.
-    fn effective_health(&self, age: i32) -> f64 {
-        if self.friction && age < 90 {
-            self.health - 1.2
+    /// Health as it acts on `day`: onboarding friction weighs on the first 90 days.
+    fn effective_health(&self, day: i32) -> f64 {
+        let h = if self.friction && self.onboarding(day) {
+            self.health - FRICTION_HEALTH
         } else {
             self.health
-        }
+        };
+        h.clamp(HEALTH_MIN, HEALTH_MAX)
     }
 
-    fn seats(&self, subs: &[Sub]) -> i64 {
-        subs.iter()
-            .filter(|s| s.end.is_none())
-            .map(|s| s.seats)
-            .sum()
+    fn onboarding(&self, day: i32) -> bool {
+        day - self.signup < ONBOARDING_DAYS
+    }
+
+    fn in_trial(&self) -> bool {
+        self.trial_until.is_some()
+    }
+
+    /// Events wear health down; the wear is scaled to the configured volume.
+    fn wear(&mut self, amount: f64, volume: f64) {
+        self.health = (self.health - amount / volume).clamp(HEALTH_MIN, HEALTH_MAX);
+    }
+
+    /// The week's company growth and health drift (dated on the week's first day).
+    fn drift(&mut self, rng: &mut SimRng) {
+        self.growth = (self.growth + 0.004 * rng.normal()).clamp(-0.06, 0.1);
+        self.headcount *= (1.0 + self.growth).powf(7.0 / 30.4);
+        self.health = (self.health + 0.07 * (self.base - self.health) + 0.22 * rng.normal())
+            .clamp(HEALTH_MIN, HEALTH_MAX);
     }
 
     /// Weekly churn probability, from state only (the oracle uses the same function).
-    fn churn_hazard(&self, signup: i32, day: i32, seats: i64) -> f64 {
-        let age = day - signup;
-        let h = self.effective_health(age);
+    fn churn_hazard(&self, day: i32, seats: i64) -> f64 {
+        let h = self.effective_health(day);
         let mut rate = 0.0042 * (-1.05 * h + self.hidden - 6.0 * self.growth).exp();
-        if self.friction && age < 90 {
+        if self.friction && self.onboarding(day) {
             rate *= 2.2;
         }
         if self.annual {
             // Annual customers leave at renewal: mostly in the month before it.
-            let to_renewal = days_to_renewal(signup, day);
-            rate *= if to_renewal <= 35 {
+            rate *= if days_to_renewal(self.contract_start, day) <= 35 {
                 if self.auto_renew { 2.5 } else { 5.0 }
             } else {
                 0.35
@@ -197,21 +289,26 @@ impl State {
         }
         // Small footprints leave more easily.
         rate *= 1.25 - 0.08 * (seats.max(1) as f64).ln().min(3.0);
-        rate.min(0.6)
+        rate.min(MAX_WEEKLY_HAZARD)
     }
 
-    fn ticket_rate(&self, rates: &Rates, age: i32) -> f64 {
-        let h = self.effective_health(age);
-        let onboarding = if age < 90 {
-            if self.friction { 2.5 } else { 1.4 }
-        } else {
-            1.0
+    /// Chance that a trial ending on `day` converts to a paid plan.
+    fn conversion_chance(&self, day: i32) -> f64 {
+        sigmoid(CONVERSION_BIAS + CONVERSION_HEALTH * self.effective_health(day))
+    }
+
+    fn ticket_rate(&self, rates: &Rates, day: i32) -> f64 {
+        let h = self.effective_health(day);
+        let onboarding = match (self.onboarding(day), self.friction) {
+            (true, true) => 2.5,
+            (true, false) => 1.4,
+            (false, _) => 1.0,
         };
         rates.tickets_per_week * (-0.75 * h).exp() * onboarding
     }
 
-    fn escalation_chance(&self, priority: usize, age: i32) -> f64 {
-        let h = self.effective_health(age);
+    fn escalation_chance(&self, priority: usize, day: i32) -> f64 {
+        let h = self.effective_health(day);
         let severe = if priority >= 2 { 1.0 } else { 0.25 };
         (0.02 + 0.3 * severe * (1.0 - sigmoid(h))).min(0.9)
     }
@@ -222,10 +319,41 @@ impl State {
         rates.expansions_per_week
             * (0.55 * self.health + 22.0 * self.growth + 0.6 * gap.min(3.0) - 0.2).exp()
     }
+
+    fn open(&mut self, life: &mut Life, day: i32, seats: i64, kind: Kind) {
+        let is_trial = kind == Kind::Trial;
+        life.subs.push(Sub {
+            seq: self.next_seq,
+            start: day,
+            end: None,
+            tier: self.tier,
+            seats,
+            mrr: if is_trial {
+                0.0
+            } else {
+                mrr(self.tier, seats, self.annual)
+            },
+            is_trial,
+            upgrade: kind == Kind::Upgrade,
+            downgrade: kind == Kind::Downgrade,
+            annual: self.annual,
+            auto_renew: self.auto_renew,
+        });
+        self.next_seq += 1;
+    }
+
+    /// A paid plan: the main subscription, sometimes with a second, smaller one.
+    fn open_plan(&mut self, rng: &mut SimRng, life: &mut Life, day: i32) {
+        self.contract_start = day;
+        self.open(life, day, self.seats0, Kind::New);
+        if rng.chance(0.35) {
+            self.open(life, day, (self.seats0 / 3).max(1), Kind::New);
+        }
+    }
 }
 
-/// Simulate one account from `signup` to `as_of` (day numbers).
-pub fn live(rng: &mut SimRng, signup: i32, as_of: i32, month_ends: &[i32], rates: &Rates) -> Life {
+/// Draw the account's profile and open its first plan (or trial) on `signup`.
+fn begin(rng: &mut SimRng, signup: i32) -> (State, Life) {
     let industry = rng.weighted(&[0.24, 0.22, 0.2, 0.18, 0.16]);
     let country = rng.weighted(&[0.38, 0.14, 0.12, 0.08, 0.1, 0.1, 0.08]);
     let referral = rng.weighted(&[0.35, 0.1, 0.25, 0.12, 0.18]);
@@ -254,8 +382,10 @@ pub fn live(rng: &mut SimRng, signup: i32, as_of: i32, month_ends: &[i32], rates
     taste.extend(rest);
     let annual = rng.chance(0.4);
     let mut st = State {
+        signup,
+        contract_start: signup,
         base,
-        health: base + 0.3 * rng.normal(),
+        health: (base + 0.3 * rng.normal()).clamp(HEALTH_MIN, HEALTH_MAX),
         friction,
         growth,
         headcount,
@@ -265,18 +395,20 @@ pub fn live(rng: &mut SimRng, signup: i32, as_of: i32, month_ends: &[i32], rates
         annual,
         auto_renew: rng.chance(if annual { 0.6 } else { 0.8 }),
         tier,
+        seats0,
+        trial_until: None,
+        active: true,
         last_upgrade: i32::MIN / 2,
         last_downgrade: i32::MIN / 2,
         reactivated: false,
+        next_seq: 0,
     };
-
-    let trial = rng.chance(0.15);
     let mut life = Life {
         signup,
         industry,
         country,
         referral,
-        is_trial: trial && as_of - signup < 30,
+        is_trial: false,
         churned: false,
         subs: Vec::new(),
         usage: Vec::new(),
@@ -285,231 +417,343 @@ pub fn live(rng: &mut SimRng, signup: i32, as_of: i32, month_ends: &[i32], rates
         signals: Vec::new(),
         truth: Vec::new(),
     };
-    let in_trial = life.is_trial;
-    let mut seq = 0u32;
-    let mut open_sub =
-        |life: &mut Life, st: &State, day: i32, seats: i64, upgrade: bool, downgrade: bool| {
-            life.subs.push(Sub {
-                seq,
-                start: day,
-                end: None,
-                tier: st.tier,
-                seats,
-                mrr: if in_trial {
-                    0.0
-                } else {
-                    mrr(st.tier, seats, st.annual)
-                },
-                is_trial: in_trial,
-                upgrade,
-                downgrade,
-                annual: st.annual,
-                auto_renew: st.auto_renew,
-            });
-            seq += 1;
-        };
-    open_sub(&mut life, &st, signup, seats0, false, false);
-    if rng.chance(0.35) {
-        let extra = (seats0 / 3).max(1);
-        open_sub(&mut life, &st, signup, extra, false, false);
+    if rng.chance(TRIAL_SHARE) {
+        let days = rng.int(TRIAL_DAYS.0, TRIAL_DAYS.1) as i32;
+        st.trial_until = Some(signup + days);
+        st.open(&mut life, signup, seats0, Kind::Trial);
+    } else {
+        st.open_plan(rng, &mut life, signup);
     }
+    (st, life)
+}
 
-    let mut active = true;
-    let mut month_idx = month_ends.partition_point(|&m| m < signup);
+/// Simulate one account from `signup` to `as_of` (day numbers).
+pub fn live(rng: &mut SimRng, signup: i32, as_of: i32, month_ends: &[i32], rates: &Rates) -> Life {
+    let (mut st, mut life) = begin(rng, signup);
+    let mut next_month = month_ends.partition_point(|&m| m < signup);
     let mut day = signup;
+    // Bounded: one pass per week of history, at most three segments a week.
     while day <= as_of {
-        let age = day - signup;
         let week_end = (day + WEEK - 1).min(as_of);
-        let span = (week_end - day + 1) as f64 / WEEK as f64;
-        if active {
-            // Company growth and latent health drift.
-            st.growth = (st.growth + 0.004 * rng.normal()).clamp(-0.06, 0.1);
-            st.headcount *= (1.0 + st.growth).powf(7.0 / 30.4);
-            st.health += 0.07 * (st.base - st.health) + 0.22 * rng.normal();
-            let h = st.effective_health(age);
-            let seats = st.seats(&life.subs).max(1);
-
-            // Usage: volume, duration, breadth and errors follow health.
-            let n_usage = rng
-                .poisson(rates.usage_per_week * span * (seats as f64).powf(0.15) * (0.6 * h).exp());
-            let breadth = (2.0 + 10.0 * sigmoid(h - 0.3)).round() as usize;
-            let actives: Vec<u32> = life
-                .subs
-                .iter()
-                .filter(|s| s.end.is_none())
-                .map(|s| s.seq)
-                .collect();
-            for _ in 0..n_usage {
-                let mut r = rng.poisson(0.9 * breadth as f64) as usize % breadth;
-                if rng.chance(0.08) {
-                    r = rng.int(0, 40) as usize;
-                }
-                let feature = st.taste[r.min(39)];
-                let count = (1 + rng.poisson(2.0 + 10.0 * sigmoid(h))).min(26) as i64;
-                let duration =
-                    (count as f64 * rng.uniform(40.0, 420.0) * (0.5 + sigmoid(h))).round() as i64;
-                let err_rate = 0.05
-                    + 0.5 * (1.0 - sigmoid(h))
-                    + if st.friction && age < 90 { 0.5 } else { 0.0 };
-                let errors = rng.poisson(err_rate * (count as f64).sqrt()) as i64;
-                life.usage.push(Usage {
-                    sub_seq: *rng.pick(&actives),
-                    day: day + rng.int(0, (week_end - day + 1) as i64) as i32,
-                    feature,
-                    count,
-                    duration,
-                    errors,
-                    beta: BETA.contains(&feature),
-                });
-                // Errors wear health down a little.
-                st.health -= 0.01 * errors as f64;
-            }
-
-            // Tickets: more and more severe when health is low.
-            let n_tickets = rng.poisson(st.ticket_rate(rates, age) * span);
-            for _ in 0..n_tickets {
-                let bad = 1.0 - sigmoid(h);
-                let priority =
-                    rng.weighted(&[0.4 - 0.2 * bad, 0.35, 0.15 + 0.2 * bad, 0.05 + 0.2 * bad]);
-                let (resp_lo, resp_hi, res_mean) = [
-                    (30, 181, 60.0),
-                    (15, 121, 36.0),
-                    (5, 61, 20.0),
-                    (1, 31, 8.0),
-                ][priority];
-                let first_response_min = rng.int(resp_lo, resp_hi);
-                let hours = (1.0 + rng.exponential(res_mean) * (1.0 + bad)).round();
-                let escalated = rng.chance(st.escalation_chance(priority, age));
-                let tday = day + rng.int(0, (week_end - day + 1) as i64) as i32;
-                let closes = tday as f64 + hours / 24.0;
-                let closed_after_hours = if closes < (as_of + 1) as f64 {
-                    Some(hours)
-                } else {
-                    None
-                };
-                let satisfaction = if rng.chance(0.4) {
-                    None
-                } else {
-                    let s = 3.8 + 2.2 * (sigmoid(h) - 0.5)
-                        - 0.006 * hours
-                        - if escalated { 0.8 } else { 0.0 }
-                        + 0.6 * rng.normal();
-                    Some(s.round().clamp(1.0, 5.0))
-                };
-                life.tickets.push(Ticket {
-                    day: tday,
-                    closed_after_hours,
-                    priority,
-                    first_response_min,
-                    satisfaction,
-                    escalated,
-                });
-                // A bad support experience hurts health.
-                st.health -= if escalated { 0.25 } else { 0.03 }
-                    + satisfaction.map_or(0.0, |s| (3.0 - s).max(0.0) * 0.05);
-            }
-
-            // Expansion: growing companies with unlicensed devices buy more.
-            if !in_trial && rng.chance(1.0 - (-st.expansion_rate(rates, seats) * span).exp()) {
-                if rng.chance(0.15) && st.tier < 2 {
-                    st.tier += 1;
-                }
-                let devices = st.headcount * st.devices_ratio;
-                let gap = (devices - seats as f64).max(1.0);
-                let add = ((gap * rng.uniform(0.1, 0.5)).round() as i64).clamp(1, 200);
-                open_sub(&mut life, &st, day, add, true, false);
-                st.last_upgrade = day;
-            }
-            // Downgrade: shrinking, unhappy accounts cut seats.
-            let down_rate = 0.004 * (-0.9 * h - 20.0 * st.growth).exp();
-            if !in_trial && rng.chance(down_rate * span) {
-                let biggest = life
-                    .subs
-                    .iter()
-                    .filter(|s| s.end.is_none() && s.seats > 1)
-                    .max_by_key(|s| s.seats)
-                    .map(|s| s.seq);
-                if let Some(q) = biggest {
-                    // At the week's end, so this week's usage still falls inside the old term.
-                    let old = life
-                        .subs
-                        .iter_mut()
-                        .find(|s| s.seq == q)
-                        .expect("active sub");
-                    old.end = Some(week_end);
-                    let kept = (old.seats as f64 * rng.uniform(0.4, 0.8)).round().max(1.0) as i64;
-                    if rng.chance(0.2) && st.tier > 0 {
-                        st.tier -= 1;
-                    }
-                    open_sub(&mut life, &st, week_end, kept, false, true);
-                    st.last_downgrade = week_end;
-                }
-            }
+        if st.active {
+            st.drift(rng);
         }
-
-        // Month-ends passed this week: signals snapshot and ground truth.
-        while month_idx < month_ends.len() && month_ends[month_idx] <= week_end {
-            let m = month_ends[month_idx];
-            month_idx += 1;
-            if !active {
-                continue;
+        let mut from = day;
+        while from <= week_end {
+            let month_end = month_ends
+                .get(next_month)
+                .copied()
+                .filter(|&m| m <= week_end);
+            let trial_end = st.trial_until.filter(|&t| t <= week_end);
+            let to = [Some(week_end), month_end, trial_end]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("the week's end is always there");
+            step(rng, &mut st, &mut life, from, to, as_of, rates);
+            if month_end == Some(to) {
+                next_month += 1;
+                if st.active {
+                    snapshot(rng, &st, &mut life, to, rates);
+                }
             }
-            let seats = st.seats(&life.subs).max(1);
-            let h = st.effective_health(m - signup);
-            let util = (0.25 + 0.7 * sigmoid(1.2 * h) + 0.05 * rng.normal()).clamp(0.05, 1.0);
-            life.signals.push(Signals {
-                day: m,
-                headcount: st.headcount.round() as i64,
-                devices: (st.headcount * st.devices_ratio).round() as i64,
-                growth: ((st.growth + 0.01 * rng.normal()) * 1000.0).round() / 1000.0,
-                active_users: (seats as f64 * util).round() as i64,
-            });
-            let mut survive = 1.0;
-            for k in 0..13 {
-                survive *= 1.0 - st.churn_hazard(signup, m + WEEK * k, seats);
-            }
-            let age = m - signup;
-            let tickets_90d = 13.0 * st.ticket_rate(rates, age);
-            let severe = 0.4 + 0.2 * (1.0 - sigmoid(h));
-            let esc = severe * st.escalation_chance(2, age)
-                + (1.0 - severe) * st.escalation_chance(0, age);
-            life.truth.push(Truth {
-                day: m,
-                health: (st.health * 1000.0).round() / 1000.0,
-                churn_90d: 1.0 - survive,
-                escalation_90d: 1.0 - (-tickets_90d * esc).exp(),
-                expansion_90d: if in_trial {
-                    0.0
-                } else {
-                    1.0 - (-13.0 * st.expansion_rate(rates, seats)).exp()
-                },
-            });
-        }
-
-        if active {
-            let seats = st.seats(&life.subs).max(1);
-            let p = st.churn_hazard(signup, day, seats) * span;
-            if rng.chance(p) {
-                let cday = day + rng.int(0, (week_end - day + 1) as i64) as i32;
-                churn(rng, &mut st, &mut life, cday, age);
-                active = false;
-            }
-        } else if !st.reactivated && rng.chance(0.006 * span) {
-            // A few churned customers come back.
-            st.reactivated = true;
-            st.health = st.base + 0.5;
-            st.hidden -= 0.3;
-            let seats = rng.int(1, 20);
-            open_sub(&mut life, &st, day, seats, false, false);
-            active = true;
+            from = to + 1;
         }
         day += WEEK;
     }
-    life.churned = !active;
+    life.churned = !st.active;
+    life.is_trial = st.active && st.in_trial();
     life
 }
 
-fn churn(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32, age: i32) {
+/// The days `from..=to` of one week: churn, usage, tickets, plan changes, the trial's end.
+fn step(
+    rng: &mut SimRng,
+    st: &mut State,
+    life: &mut Life,
+    from: i32,
+    to: i32,
+    as_of: i32,
+    rates: &Rates,
+) {
+    let span = (to - from + 1) as f64 / WEEK as f64;
+    if !st.active {
+        maybe_reactivate(rng, st, life, from, span);
+        return;
+    }
+    // The churn day is drawn first, so the account's activity stops on it.
+    let churn_day = if st.in_trial() {
+        None
+    } else {
+        draw_churn_day(rng, st, life, from, to, span)
+    };
+    let last = churn_day.unwrap_or(to);
+    let h = st.effective_health(from);
+    use_product(rng, st, life, from, last, h, rates);
+    file_tickets(rng, st, life, from, last, as_of, h, rates);
+    if let Some(day) = churn_day {
+        churn(rng, st, life, day);
+        return;
+    }
+    if st.in_trial() {
+        if st.trial_until == Some(to) {
+            end_trial(rng, st, life, to);
+        }
+        return;
+    }
+    change_plan(rng, st, life, from, to, h, span, rates);
+}
+
+/// Whether the account leaves between `from` and `to`, and on which day (after its latest
+/// subscription started, so no subscription ends the day it starts).
+fn draw_churn_day(
+    rng: &mut SimRng,
+    st: &State,
+    life: &Life,
+    from: i32,
+    to: i32,
+    span: f64,
+) -> Option<i32> {
+    let p = st.churn_hazard(from, life.seats()) * span;
+    if !rng.chance(p) {
+        return None;
+    }
+    let first = from.max(life.latest_start() + 1);
+    (first <= to).then(|| first + rng.int(0, (to - first + 1) as i64) as i32)
+}
+
+/// A uniformly drawn day in `from..=to`.
+fn day_in(rng: &mut SimRng, from: i32, to: i32) -> i32 {
+    from + rng.int(0, (to - from + 1) as i64) as i32
+}
+
+/// Usage rows on `from..=to`: volume, duration, breadth and errors follow health.
+fn use_product(
+    rng: &mut SimRng,
+    st: &mut State,
+    life: &mut Life,
+    from: i32,
+    to: i32,
+    h: f64,
+    rates: &Rates,
+) {
+    let span = (to - from + 1) as f64 / WEEK as f64;
+    let seats = life.seats();
+    let mean = rates.usage_per_week * span * (seats as f64).powf(0.15) * (0.6 * h).exp();
+    let n = rng.poisson(mean).min(draw_cap(rates.usage_per_week, span));
+    let breadth = (2.0 + 10.0 * sigmoid(h - 0.3)).round() as usize;
+    let actives: Vec<u32> = life.active_subs().map(|s| s.seq).collect();
+    let err_rate = 0.05
+        + 0.5 * (1.0 - sigmoid(h))
+        + if st.friction && st.onboarding(from) {
+            0.5
+        } else {
+            0.0
+        };
+    for _ in 0..n {
+        let mut r = rng.poisson(0.9 * breadth as f64) as usize % breadth;
+        if rng.chance(0.08) {
+            r = rng.int(0, 40) as usize;
+        }
+        let feature = st.taste[r.min(39)];
+        let count = (1 + rng.poisson(2.0 + 10.0 * sigmoid(h))).min(26) as i64;
+        let duration =
+            (count as f64 * rng.uniform(40.0, 420.0) * (0.5 + sigmoid(h))).round() as i64;
+        let errors = rng.poisson(err_rate * (count as f64).sqrt()) as i64;
+        life.usage.push(Usage {
+            sub_seq: *rng.pick(&actives),
+            day: day_in(rng, from, to),
+            feature,
+            count,
+            duration,
+            errors,
+            beta: BETA.contains(&feature),
+        });
+        // Errors wear health down a little.
+        st.wear(ERROR_WEAR * errors as f64, rates.usage_volume);
+    }
+}
+
+/// Tickets on `from..=to`: more and more severe when health is low.
+#[allow(clippy::too_many_arguments)]
+fn file_tickets(
+    rng: &mut SimRng,
+    st: &mut State,
+    life: &mut Life,
+    from: i32,
+    to: i32,
+    as_of: i32,
+    h: f64,
+    rates: &Rates,
+) {
+    let span = (to - from + 1) as f64 / WEEK as f64;
+    let n = rng
+        .poisson(st.ticket_rate(rates, from) * span)
+        .min(draw_cap(rates.tickets_per_week, span));
+    let bad = 1.0 - sigmoid(h);
+    for _ in 0..n {
+        let priority = rng.weighted(&[0.4 - 0.2 * bad, 0.35, 0.15 + 0.2 * bad, 0.05 + 0.2 * bad]);
+        let (resp_lo, resp_hi, res_mean) = [
+            (30, 181, 60.0),
+            (15, 121, 36.0),
+            (5, 61, 20.0),
+            (1, 31, 8.0),
+        ][priority];
+        let first_response_min = rng.int(resp_lo, resp_hi);
+        let hours = (1.0 + rng.exponential(res_mean) * (1.0 + bad)).round();
+        let escalated = rng.chance(st.escalation_chance(priority, from));
+        let day = day_in(rng, from, to);
+        let closed_after_hours = (day as f64 + hours / 24.0 < (as_of + 1) as f64).then_some(hours);
+        let satisfaction = if rng.chance(0.4) {
+            None
+        } else {
+            let s =
+                3.8 + 2.2 * (sigmoid(h) - 0.5) - 0.006 * hours - if escalated { 0.8 } else { 0.0 }
+                    + 0.6 * rng.normal();
+            Some(s.round().clamp(1.0, 5.0))
+        };
+        life.tickets.push(Ticket {
+            day,
+            closed_after_hours,
+            priority,
+            first_response_min,
+            satisfaction,
+            escalated,
+        });
+        // A bad support experience hurts health.
+        let hurt = if escalated {
+            ESCALATION_WEAR
+        } else {
+            TICKET_WEAR
+        } + satisfaction.map_or(0.0, |s| (3.0 - s).max(0.0) * 0.05);
+        st.wear(hurt, rates.ticket_volume);
+    }
+}
+
+/// Expansion and downgrade on `from..=to` (paid accounts that stay).
+#[allow(clippy::too_many_arguments)]
+fn change_plan(
+    rng: &mut SimRng,
+    st: &mut State,
+    life: &mut Life,
+    from: i32,
+    to: i32,
+    h: f64,
+    span: f64,
+    rates: &Rates,
+) {
+    let seats = life.seats();
+    // Expansion: growing companies with unlicensed devices buy more.
+    if rng.chance(1.0 - (-st.expansion_rate(rates, seats) * span).exp()) {
+        if rng.chance(0.15) && st.tier < 2 {
+            st.tier += 1;
+        }
+        let devices = st.headcount * st.devices_ratio;
+        let gap = (devices - seats as f64).max(1.0);
+        let add = ((gap * rng.uniform(0.1, 0.5)).round() as i64).clamp(1, 200);
+        st.open(life, from, add, Kind::Upgrade);
+        st.last_upgrade = from;
+    }
+    // Downgrade: shrinking, unhappy accounts cut seats.
+    let down_rate = 0.004 * (-0.9 * h - 20.0 * st.growth).exp();
+    if rng.chance(down_rate * span) {
+        let biggest = life
+            .subs
+            .iter_mut()
+            .filter(|s| s.end.is_none() && s.seats > 1 && s.start < to)
+            .max_by_key(|s| s.seats);
+        if let Some(old) = biggest {
+            // At the segment's end, so its usage still falls inside the old term.
+            old.end = Some(to);
+            let kept = (old.seats as f64 * rng.uniform(0.4, 0.8)).round().max(1.0) as i64;
+            if rng.chance(0.2) && st.tier > 0 {
+                st.tier -= 1;
+            }
+            st.open(life, to, kept, Kind::Downgrade);
+            st.last_downgrade = to;
+        }
+    }
+}
+
+/// The trial ends on `day`: the account converts to a paid plan or leaves.
+fn end_trial(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32) {
+    let converts = rng.chance(st.conversion_chance(day));
+    st.trial_until = None;
+    if converts {
+        for s in life.subs.iter_mut().filter(|s| s.end.is_none()) {
+            s.end = Some(day);
+        }
+        st.open_plan(rng, life, day);
+    } else {
+        churn(rng, st, life, day);
+    }
+}
+
+/// A churned account sometimes comes back (once) with a small plan.
+fn maybe_reactivate(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32, span: f64) {
+    if st.reactivated || !rng.chance(REACTIVATION_PER_WEEK * span) {
+        return;
+    }
+    st.reactivated = true;
+    st.active = true;
+    st.health = (st.base + 0.5).clamp(HEALTH_MIN, HEALTH_MAX);
+    st.hidden -= 0.3;
+    st.seats0 = rng.int(1, 20);
+    st.contract_start = day;
+    st.open(life, day, st.seats0, Kind::New);
+}
+
+/// Month-end `day`: the signals snapshot and the ground truth, from the state at the end of it.
+fn snapshot(rng: &mut SimRng, st: &State, life: &mut Life, day: i32, rates: &Rates) {
+    let seats = life.seats();
+    let h = st.effective_health(day);
+    let util = (0.25 + 0.7 * sigmoid(1.2 * h) + 0.05 * rng.normal()).clamp(0.05, 1.0);
+    life.signals.push(Signals {
+        day,
+        headcount: st.headcount.round() as i64,
+        devices: (st.headcount * st.devices_ratio).round() as i64,
+        growth: ((st.growth + 0.01 * rng.normal()) * 1000.0).round() / 1000.0,
+        active_users: (seats as f64 * util).round() as i64,
+    });
+    life.truth.push(truth(st, day, seats, rates));
+}
+
+/// The true 90-day outlook at `day` if the state stayed as it is: churn (through trial
+/// non-conversion and the weekly hazard), an escalated ticket, an expansion.
+fn truth(st: &State, day: i32, seats: i64, rates: &Rates) -> Truth {
+    const WEEKS: i32 = 13;
+    let mut survive = 1.0;
+    let mut paid_weeks = 0.0;
+    let mut converts = 1.0;
+    for k in 0..WEEKS {
+        let d = day + WEEK * k;
+        match st.trial_until {
+            Some(t) if d <= t => {
+                if t < d + WEEK {
+                    converts = st.conversion_chance(t);
+                }
+            }
+            _ => {
+                survive *= 1.0 - st.churn_hazard(d, seats);
+                paid_weeks += 1.0;
+            }
+        }
+    }
+    let tickets_90d = WEEKS as f64 * st.ticket_rate(rates, day);
+    let h = st.effective_health(day);
+    let severe = 0.4 + 0.2 * (1.0 - sigmoid(h));
+    let esc = severe * st.escalation_chance(2, day) + (1.0 - severe) * st.escalation_chance(0, day);
+    Truth {
+        day,
+        health: (st.health * 1000.0).round() / 1000.0,
+        churn_90d: 1.0 - converts * survive,
+        escalation_90d: 1.0 - (-tickets_90d * esc).exp(),
+        expansion_90d: converts * (1.0 - (-paid_weeks * st.expansion_rate(rates, seats)).exp()),
+    }
+}
+
+/// The account leaves on `day`: a churn event, and every active subscription ends then.
+fn churn(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32) {
     let recent = life.usage.iter().rev().take(20);
     let errors: i64 = recent.map(|u| u.errors).sum();
     let recent_tickets = life.tickets.iter().filter(|t| t.day > day - 120).count() as f64;
@@ -518,19 +762,15 @@ fn churn(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32, age: i32) 
         .iter()
         .filter(|t| t.day > day - 120 && t.escalated)
         .count() as f64;
-    let mrr: f64 = life
-        .subs
-        .iter()
-        .filter(|s| s.end.is_none())
-        .map(|s| s.mrr)
-        .sum();
+    let mrr: f64 = life.active_subs().map(|s| s.mrr).sum();
+    let early = st.friction && day - st.signup < 120;
     // Reason weights follow what drove this account down.
     let weights = [
-        0.3 + 0.08 * errors as f64 + if st.friction && age < 120 { 1.0 } else { 0.0 }, // features
-        0.2 + 0.5 * recent_tickets + 1.5 * escalations,                                // support
-        0.3 + (-25.0 * st.growth).exp().min(6.0) * 0.4,                                // budget
-        0.25,                                                                          // unknown
-        0.3 + st.hidden.max(0.0) * 2.0,                                                // competitor
+        0.3 + 0.08 * errors as f64 + if early { 1.0 } else { 0.0 }, // features
+        0.2 + 0.5 * recent_tickets + 1.5 * escalations,             // support
+        0.3 + (-25.0 * st.growth).exp().min(6.0) * 0.4,             // budget
+        0.25,                                                       // unknown
+        0.3 + st.hidden.max(0.0) * 2.0,                             // competitor
         0.3 + if st.annual { 0.8 } else { 0.2 } + if st.tier == 2 { 0.5 } else { 0.0 }, // pricing
     ];
     let reason = values::REASON_CODES[rng.weighted(&weights)];
@@ -553,22 +793,15 @@ fn churn(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32, age: i32) 
         day,
         reason,
         refund,
-        preceding_upgrade: day - st.last_upgrade <= 90,
-        preceding_downgrade: day - st.last_downgrade <= 90,
+        preceding_upgrade: day - st.last_upgrade <= PRECEDING_DAYS,
+        preceding_downgrade: day - st.last_downgrade <= PRECEDING_DAYS,
         reactivation: st.reactivated,
         feedback,
     });
-    // Nothing of this account's week happens after it left.
-    life.usage.retain(|u| u.day <= day);
-    life.tickets.retain(|t| t.day <= day);
-    life.truth.retain(|t| t.day < day);
-    life.signals.retain(|s| s.day < day);
-    for s in life.subs.iter_mut() {
-        if s.start > day {
-            s.start = day;
-        }
-        if s.end.is_none_or(|e| e > day) {
-            s.end = Some(day);
-        }
+    for s in life.subs.iter_mut().filter(|s| s.end.is_none()) {
+        debug_assert!(s.start < day, "a subscription would end the day it starts");
+        s.end = Some(day);
     }
+    st.active = false;
+    st.trial_until = None;
 }

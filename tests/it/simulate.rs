@@ -3,12 +3,14 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rusqlite::Connection;
 
 use crate::support::*;
 use cge::models::metrics::{pr_auc, roc_auc};
-use cge::simulate::{SimConfig, simulate};
+use cge::simulate::rng::SimRng;
+use cge::simulate::world::{self, Life};
+use cge::simulate::{Account, SimConfig, accounts, accounts_from, simulate};
 use cge::workspace::Workspace;
 use cge::workspace::contract::values;
 
@@ -421,4 +423,332 @@ fn committed_sample_is_reproduced_by_its_command() {
         info.contains("accounts                  500  2024-10-31 .. 2026-10-30"),
         "{info}"
     );
+}
+
+/// Day number as the simulator counts (days since 0001-01-01).
+fn day(d: &str) -> i32 {
+    date(d).num_days_from_ce()
+}
+
+fn date(d: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap()
+}
+
+/// Row counts of one simulated account, by kind.
+fn rows(life: &Life) -> [usize; 3] {
+    [life.subs.len(), life.usage.len(), life.tickets.len()]
+}
+
+/// Check that one simulated account stays within a bound set by the volume knobs alone:
+/// 70 times the configured average of each row kind plus 8 rows per week of history. (An
+/// account may be far busier than average, a few dozen times at the extremes of health and
+/// size, but never without limit.) Its latent health stays within ±4 (about four standard
+/// deviations of the population).
+fn assert_bounded(cfg: &SimConfig, a: &Account) {
+    let weeks = cfg.history_days as f64 / 7.0 + 1.0;
+    let averages = [
+        cfg.subscriptions_per_account,
+        cfg.usage_rows_per_account,
+        cfg.tickets_per_account,
+    ];
+    let n = rows(&a.life);
+    for k in 0..3 {
+        let bound = 70.0 * averages[k] + 8.0 * weeks;
+        assert!(
+            n[k] as f64 <= bound,
+            "seed {} account {}: {n:?} rows vs bound {bound} ({cfg:?})",
+            cfg.seed,
+            a.index,
+        );
+    }
+    assert!(
+        a.life.truth.iter().all(|t| t.health.abs() <= 4.0),
+        "seed {} account {}: latent health out of range",
+        cfg.seed,
+        a.index
+    );
+}
+
+/// Simulate `cfg` in memory, checking every account's bound and the time taken. Returns the
+/// average rows per account and the share of accounts that ever churned.
+fn bounded_world(cfg: &SimConfig) -> ([f64; 3], f64) {
+    let started = std::time::Instant::now();
+    let (mut total, mut churned) = ([0usize; 3], 0);
+    for a in accounts(cfg) {
+        assert_bounded(cfg, &a);
+        let n = rows(&a.life);
+        for k in 0..3 {
+            total[k] += n[k];
+        }
+        churned += !a.life.churns.is_empty() as usize;
+    }
+    // Minutes would mean a runaway (the reported ones never finished).
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "{cfg:?} took {:?}",
+        started.elapsed()
+    );
+    let per = total.map(|t| t as f64 / cfg.accounts as f64);
+    (per, churned as f64 / cfg.accounts as f64)
+}
+
+#[test]
+fn no_account_runs_away_whatever_the_seed_or_volume() {
+    // Many small worlds at the default volumes.
+    let (mut per, mut churned) = ([0.0; 3], 0.0);
+    let seeds = 40;
+    for seed in 0..seeds {
+        let (p, c) = bounded_world(&SimConfig::new(30, seed, as_of()));
+        for k in 0..3 {
+            per[k] += p[k] / seeds as f64;
+        }
+        churned += c / seeds as f64;
+    }
+    assert!((0.10..=0.35).contains(&churned), "churned {churned}");
+    // The configured averages (10 subscriptions, 50 usage rows, 4 tickets) hold.
+    for (k, want) in [10.0, 50.0, 4.0].into_iter().enumerate() {
+        assert!(
+            (0.75..1.25).contains(&(per[k] / want)),
+            "{per:?} per account"
+        );
+    }
+    // Extreme volume knobs (usage, tickets, subscriptions): the usage and ticket averages
+    // follow them, and accounts fare as in the default world (the churn share stays near
+    // it). Expansions are at most weekly, so the subscription knob saturates near 40 and
+    // is only checked for bounds.
+    for (kind, value) in [(1, 18_000.0), (2, 400.0), (0, 200.0)] {
+        let mut cfg = SimConfig::new(if kind == 1 { 20 } else { 60 }, 1, as_of());
+        match kind {
+            0 => cfg.subscriptions_per_account = value,
+            1 => cfg.usage_rows_per_account = value,
+            _ => cfg.tickets_per_account = value,
+        }
+        let (p, c) = bounded_world(&cfg);
+        if kind != 0 {
+            assert!((0.5..2.0).contains(&(p[kind] / value)), "{p:?} per account");
+        }
+        assert!(
+            (churned - c).abs() < 0.2,
+            "{cfg:?}: churned {c} vs {churned} at the default volumes"
+        );
+    }
+}
+
+#[test]
+fn the_reported_runaways_stay_bounded() {
+    // `cge simulate --accounts 100 --seed 1 --usage-per-account 18000 --as-of 2024-12-31`
+    // passed 4 GB in 10 s: account 4's errors sank its health in its first week, its
+    // tickets then grew without limit. The first 10 accounts are those of that world.
+    let mut cfg = SimConfig::new(10, 1, date("2024-12-31"));
+    cfg.usage_rows_per_account = 18_000.0;
+    let (per, _) = bounded_world(&cfg);
+    assert!(per[2] < 3.0 * cfg.tickets_per_account, "{per:?}");
+    // `--accounts 40000 --seed 3 --as-of 2026-10-31` grew past 24 GB: account 37177, an
+    // annual account with onboarding friction, sank into the same loop in week 12.
+    let cfg = SimConfig::new(40_000, 3, as_of());
+    let a = accounts_from(&cfg, 37_177).next().unwrap();
+    assert_eq!(a.index, 37_177);
+    assert_bounded(&cfg, &a);
+}
+
+/// The month-ends of `first..=last` as day numbers: days whose next day is a 1st.
+fn calendar_month_ends(first: &str, last: &str) -> Vec<i32> {
+    let (mut d, last) = (date(first), date(last));
+    let mut out = Vec::new();
+    while d <= last {
+        let next = d + chrono::Days::new(1);
+        if next.day() == 1 {
+            out.push(d.num_days_from_ce());
+        }
+        d = next;
+    }
+    out
+}
+
+#[test]
+fn history_up_to_a_month_end_does_not_depend_on_later_days() {
+    // Simulating each account only up to a month-end must give exactly the rows the full
+    // run dates on or before it, snapshot and truth included: they are the state at the
+    // end of that day, with nothing of the days after it.
+    let cfg = SimConfig::new(150, 9, as_of());
+    let rates = cfg.rates();
+    let ends = calendar_month_ends("2024-10-31", "2026-10-31");
+    for cut in ["2025-05-31", "2026-02-28", "2026-08-31"] {
+        let m = day(cut);
+        let mut compared = 0;
+        for a in accounts(&cfg).filter(|a| a.life.signup <= m) {
+            let full = &a.life;
+            let mut rng = SimRng::new(cfg.seed, a.index as u64);
+            let short = world::live(&mut rng, full.signup, m, &ends, &rates);
+            let upto = |d: i32| d <= m;
+            let id = format!("account {} at {cut}", a.index);
+            let usage = |l: &Life| {
+                l.usage
+                    .iter()
+                    .filter(|u| upto(u.day))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(usage(full), short.usage, "{id}: usage");
+            let tickets = |l: &Life| {
+                l.tickets
+                    .iter()
+                    .filter(|t| upto(t.day))
+                    .map(|t| {
+                        (
+                            t.day,
+                            t.priority,
+                            t.first_response_min,
+                            t.satisfaction,
+                            t.escalated,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(tickets(full), tickets(&short), "{id}: tickets");
+            let churns = |l: &Life| {
+                l.churns
+                    .iter()
+                    .filter(|c| upto(c.day))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(churns(full), short.churns, "{id}: churn events");
+            let signals = |l: &Life| {
+                l.signals
+                    .iter()
+                    .filter(|s| upto(s.day))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(signals(full), short.signals, "{id}: signals");
+            let truth = |l: &Life| {
+                l.truth
+                    .iter()
+                    .filter(|t| upto(t.day))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(truth(full), short.truth, "{id}: truth");
+            // Subscriptions started by then, with the ends known by then.
+            let subs = |l: &Life| {
+                l.subs
+                    .iter()
+                    .filter(|s| upto(s.start))
+                    .map(|s| {
+                        let mut s = s.clone();
+                        s.end = s.end.filter(|&e| upto(e));
+                        s
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(subs(full), short.subs, "{id}: subscriptions");
+            compared += !short.truth.is_empty() as usize;
+        }
+        assert!(
+            compared > 30,
+            "{cut}: only {compared} accounts with a snapshot"
+        );
+    }
+}
+
+#[test]
+fn trials_happen_throughout_the_history_and_some_convert() {
+    let w = open_world();
+    // Trials last 14 to 30 days and cost nothing.
+    assert_eq!(
+        w.one("SELECT count(*) FROM subscriptions WHERE is_trial = 1 AND (mrr_amount != 0 OR julianday(end_date) - julianday(start_date) NOT BETWEEN 14 AND 30)"),
+        0.0
+    );
+    // Past month-ends hold accounts in a trial, with their snapshot.
+    for m in ["2025-01-31", "2025-08-31", "2026-04-30"] {
+        let in_trial = w.one(&format!(
+            "SELECT count(*) FROM subscriptions s JOIN account_signals g ON g.account_id = s.account_id AND g.snapshot_date = '{m}'
+             WHERE s.is_trial = 1 AND s.start_date <= '{m}' AND s.end_date > '{m}'"
+        ));
+        assert!(in_trial >= 2.0, "{m}: {in_trial} accounts in a trial");
+    }
+    // Every ended trial either converted (a paid subscription starts the day it ends) or
+    // left (a churn event that day), never both.
+    let ended =
+        w.one("SELECT count(*) FROM subscriptions WHERE is_trial = 1 AND end_date IS NOT NULL");
+    let converted = w.one("SELECT count(*) FROM subscriptions t WHERE t.is_trial = 1 AND EXISTS (SELECT 1 FROM subscriptions p WHERE p.account_id = t.account_id AND p.is_trial = 0 AND p.start_date = t.end_date)");
+    let left = w.one("SELECT count(*) FROM subscriptions t WHERE t.is_trial = 1 AND EXISTS (SELECT 1 FROM churn_events e WHERE e.account_id = t.account_id AND e.churn_date = t.end_date)");
+    assert_eq!(converted + left, ended);
+    assert!(ended > 100.0, "{ended} ended trials");
+    // Sales-assisted B2B trials convert about half the time.
+    let rate = converted / ended;
+    assert!((0.35..=0.8).contains(&rate), "conversion {rate}");
+    // Healthier trials convert: the true health at the last month-end in the trial.
+    let health = |outcome: &str| {
+        w.one(&format!(
+            "SELECT avg(h.latent_health) FROM subscriptions t JOIN sim_truth h ON h.account_id = t.account_id
+             AND h.month_end >= t.start_date AND h.month_end < t.end_date
+             WHERE t.is_trial = 1 AND {outcome} EXISTS (SELECT 1 FROM churn_events e WHERE e.account_id = t.account_id AND e.churn_date = t.end_date)"
+        ))
+    };
+    assert!(
+        health("NOT") > health("") + 0.2,
+        "converters {} vs leavers {}",
+        health("NOT"),
+        health("")
+    );
+    // accounts.is_trial is the status at the as-of date: an open trial subscription.
+    assert_eq!(
+        w.one("SELECT count(*) FROM accounts a WHERE a.is_trial != EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = a.account_id AND s.is_trial = 1 AND s.end_date IS NULL)"),
+        0.0
+    );
+}
+
+#[test]
+fn churn_ends_the_history_instead_of_rewriting_it() {
+    let w = open_world();
+    // A subscription is active from its start until the day before its end (features count
+    // it so), so one ending on or before its start day was never active: there are none.
+    assert_eq!(
+        w.one("SELECT count(*) FROM subscriptions WHERE end_date <= start_date"),
+        0.0
+    );
+    // After a churn nothing happens until the account comes back (a new subscription).
+    let after_churn = |table: &str, column: &str, owner: &str| {
+        w.one(&format!(
+            "SELECT count(*) FROM churn_events e JOIN {table} x ON {owner} = e.account_id
+             WHERE x.{column} > e.churn_date
+               AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = e.account_id
+                               AND s.start_date > e.churn_date AND s.start_date <= x.{column})"
+        ))
+    };
+    let usage_owner =
+        "(SELECT s.account_id FROM subscriptions s WHERE s.subscription_id = x.subscription_id)";
+    assert_eq!(after_churn("feature_usage", "usage_date", usage_owner), 0.0);
+    assert_eq!(
+        after_churn("support_tickets", "submitted_at", "x.account_id"),
+        0.0
+    );
+    assert_eq!(
+        after_churn("account_signals", "snapshot_date", "x.account_id"),
+        0.0
+    );
+    assert_eq!(after_churn("sim_truth", "month_end", "x.account_id"), 0.0);
+    // Nor is there a snapshot on a churn day: the account is gone by the end of it.
+    assert_eq!(w.one("SELECT count(*) FROM churn_events e JOIN account_signals g ON g.account_id = e.account_id AND g.snapshot_date = e.churn_date"), 0.0);
+    // The preceding-upgrade/downgrade flags say whether one started in the 90 days before.
+    for (flag, kind) in [
+        ("preceding_upgrade_flag", "upgrade_flag"),
+        ("preceding_downgrade_flag", "downgrade_flag"),
+    ] {
+        let n = w.one(&format!(
+            "SELECT count(*) FROM churn_events WHERE {flag} = 1"
+        ));
+        assert!(n > 5.0, "{flag}: {n}");
+        assert_eq!(
+            w.one(&format!(
+                "SELECT count(*) FROM churn_events e WHERE e.{flag} != EXISTS (
+                     SELECT 1 FROM subscriptions s WHERE s.account_id = e.account_id AND s.{kind} = 1
+                     AND s.start_date < e.churn_date AND s.start_date >= date(e.churn_date, '-90 days'))"
+            )),
+            0.0,
+            "{flag}"
+        );
+    }
 }
