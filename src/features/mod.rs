@@ -8,6 +8,7 @@
 
 pub mod compose;
 pub mod dictionary;
+pub mod per_feature;
 pub mod stages;
 pub mod usage;
 

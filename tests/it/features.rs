@@ -389,3 +389,53 @@ fn polars_usage_windows_agree_with_the_sql_baseline() {
         }
     }
 }
+
+#[test]
+fn per_feature_usage_matrices_are_point_in_time() {
+    use cge::features::per_feature;
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = golden_workspace(tmp.path());
+    // One scan for two as-of dates, listed out of order.
+    let ms =
+        per_feature::matrices(ws.conn(), &[date("2024-10-31"), date("2024-09-30")], 90).unwrap();
+    let (oct, sep) = (&ms[0], &ms[1]);
+    assert_eq!(oct.as_of, date("2024-10-31"));
+    assert_eq!(oct.account_ids, ["A-1", "A-2", "A-3", "A-4", "A-5"]);
+    // Features seen in the scanned windows, feature_12 after feature_7.
+    assert_eq!(
+        oct.features,
+        [
+            "feature_1",
+            "feature_2",
+            "feature_3",
+            "feature_7",
+            "feature_12"
+        ]
+    );
+    let get = |m: &per_feature::FeatureUsage, acc: &str| -> (Vec<f64>, Vec<f64>) {
+        let r = m.row_of(acc).unwrap();
+        (m.counts_row(r).to_vec(), m.errors_row(r).to_vec())
+    };
+    // Hand-summed from tests/fixtures/golden/feature_usage.csv; (2024-08-02, 2024-10-31]:
+    // feature_1 U-6 2; feature_3 U-1 10 + U-3 6 + U-5 8 (U-7 on 11-02 is later);
+    // feature_7 U-2 4; feature_12 U-4 5 (2 errors). A-5: feature_2 U-9 10 (3 errors).
+    assert_eq!(get(oct, "A-1").0, [2.0, 0.0, 24.0, 4.0, 5.0]);
+    assert_eq!(get(oct, "A-1").1, [0.0, 0.0, 1.0, 0.0, 2.0]);
+    assert_eq!(get(oct, "A-5").0, [0.0, 10.0, 0.0, 0.0, 0.0]);
+    assert_eq!(get(oct, "A-5").1, [0.0, 3.0, 0.0, 0.0, 0.0]);
+    // A-2's only usage (2024-05-04) is outside both windows.
+    assert_eq!(get(oct, "A-2").0, [0.0; 5]);
+    // (2024-07-02, 2024-09-30]: A-1 feature_1 U-6 2, feature_3 U-5 8.
+    assert_eq!(get(sep, "A-1").0, [2.0, 0.0, 8.0, 0.0, 0.0]);
+    assert_eq!(get(sep, "A-5").0, [0.0; 5]);
+    // A 30-day window as of 2024-10-31 drops the September rows.
+    let short = per_feature::matrix(ws.conn(), date("2024-10-31"), 30).unwrap();
+    let r = short.row_of("A-1").unwrap();
+    let f3 = short
+        .features
+        .iter()
+        .position(|f| f == "feature_3")
+        .unwrap();
+    assert_eq!(short.counts_row(r)[f3], 16.0);
+    assert!(!short.features.iter().any(|f| f == "feature_1"));
+}
