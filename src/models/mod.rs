@@ -1,3 +1,4 @@
 //! Churn, cross-sell and escalation models and how they are evaluated.
 
+pub mod dataset;
 pub mod metrics;
