@@ -222,7 +222,11 @@ impl Snapshot {
     /// The active accounts of `record` with their inputs: every numeric feature, ordered codes
     /// for category features, segment indicators, and log(1 + usage) and log(1 + errors) per
     /// product feature named in `features` (the same columns for every snapshot of a run).
-    pub fn build(record: &GoldenRecord, usage: &FeatureUsage, features: &[String]) -> Result<Snapshot> {
+    pub fn build(
+        record: &GoldenRecord,
+        usage: &FeatureUsage,
+        features: &[String],
+    ) -> Result<Snapshot> {
         let frame = &record.frame;
         let status = str_column(frame, "lifecycle_status")?;
         let ids = str_column(frame, "account_id")?;
@@ -249,7 +253,8 @@ impl Snapshot {
         for name in ["plan_tier", "billing_frequency"] {
             let codes = text_codes(name).expect("coded identity column");
             x.names.push(name.to_string());
-            x.columns.push(pick(&encode(&str_column(frame, name)?, codes)));
+            x.columns
+                .push(pick(&encode(&str_column(frame, name)?, codes)));
         }
         for (name, values) in ONE_HOT {
             let col = str_column(frame, name)?;
@@ -318,7 +323,11 @@ fn date_str(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn account_set(conn: &Connection, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<HashSet<String>> {
+fn account_set(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<HashSet<String>> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map(params, |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -427,10 +436,22 @@ mod tests {
 
     #[test]
     fn month_ends() {
-        assert_eq!(month_end_on_or_before(date("2026-10-31")), date("2026-10-31"));
-        assert_eq!(month_end_on_or_before(date("2026-10-30")), date("2026-09-30"));
-        assert_eq!(month_end_on_or_before(date("2024-03-01")), date("2024-02-29"));
-        assert_eq!(month_end_on_or_before(date("2025-01-15")), date("2024-12-31"));
+        assert_eq!(
+            month_end_on_or_before(date("2026-10-31")),
+            date("2026-10-31")
+        );
+        assert_eq!(
+            month_end_on_or_before(date("2026-10-30")),
+            date("2026-09-30")
+        );
+        assert_eq!(
+            month_end_on_or_before(date("2024-03-01")),
+            date("2024-02-29")
+        );
+        assert_eq!(
+            month_end_on_or_before(date("2025-01-15")),
+            date("2024-12-31")
+        );
     }
 
     #[test]
@@ -440,18 +461,32 @@ mod tests {
         assert_eq!(p.eval, date("2026-07-31"));
         assert_eq!(
             p.train,
-            ["2026-07-31", "2026-06-30", "2026-05-31", "2026-04-30", "2026-03-31", "2026-02-28"]
-                .map(date)
+            [
+                "2026-07-31",
+                "2026-06-30",
+                "2026-05-31",
+                "2026-04-30",
+                "2026-03-31",
+                "2026-02-28"
+            ]
+            .map(date)
         );
         assert_eq!(p.backtest_train[0], date("2026-04-30"));
         assert_eq!(p.backtest_train[5], date("2025-11-30"));
         // Every training window closes before the day its model is used on.
         assert!(p.train.iter().all(|t| *t + Duration::days(90) <= p.today));
-        assert!(p.backtest_train.iter().all(|t| *t + Duration::days(90) <= p.eval));
+        assert!(
+            p.backtest_train
+                .iter()
+                .all(|t| *t + Duration::days(90) <= p.eval)
+        );
         assert_eq!(p.dates().len(), 6 + 3 + 1);
         // Short history: fewer snapshots, and none at all is an error that says why.
         let short = Plan::new(date("2026-10-31"), 90, 6, date("2025-12-15")).unwrap();
-        assert_eq!(short.backtest_train, ["2026-04-30", "2026-03-31", "2026-02-28", "2026-01-31"].map(date));
+        assert_eq!(
+            short.backtest_train,
+            ["2026-04-30", "2026-03-31", "2026-02-28", "2026-01-31"].map(date)
+        );
         assert!(Plan::new(date("2026-10-31"), 90, 6, date("2026-04-15")).is_err());
     }
 }
