@@ -1,5 +1,6 @@
 //! Churn, cross-sell and escalation models and how they are evaluated.
 
 pub mod boost;
+pub mod calibrate;
 pub mod dataset;
 pub mod metrics;
