@@ -70,6 +70,13 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LabelArg {
+    Auto,
+    ChurnEvents,
+    ChurnFlag,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Import the five contract CSV files (accounts, subscriptions, feature_usage,
@@ -117,6 +124,25 @@ enum Command {
         /// Print the feature dictionary as Markdown instead (no workspace needed).
         #[arg(long)]
         dictionary: bool,
+    },
+    /// Train and backtest the churn model on month-end snapshots and score today's accounts.
+    Run {
+        /// Score the accounts as of this date (default: the workspace's data date).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Days after a snapshot in which a churn counts (the label window).
+        #[arg(long, default_value_t = 90, value_name = "DAYS")]
+        horizon: i64,
+        /// Month-end snapshots stacked for training (fewer when the history is shorter).
+        #[arg(long, default_value_t = 6)]
+        snapshots: usize,
+        /// Where churn labels come from: dated churn events, accounts.churn_flag (scored out of
+        /// fold), or auto (events unless their dates look unreliable).
+        #[arg(long, value_enum, default_value_t = LabelArg::Auto)]
+        label: LabelArg,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the workspace's path, schema version, row counts and date ranges.
     Info,
@@ -237,6 +263,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let gr = features::build_with(&mut ws, as_of, &reporter)?;
             print!("{}", features::summary(&gr)?);
             eprintln!("built in {:.2} s", started.elapsed().as_secs_f64());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Run {
+            as_of,
+            horizon,
+            snapshots,
+            label,
+            json,
+        }) => {
+            use cge::pipeline::run::{self, LabelChoice, RunOptions};
+            let mut ws = Workspace::open_existing(&path)?;
+            let opts = RunOptions {
+                as_of,
+                horizon,
+                snapshots,
+                label: match label {
+                    LabelArg::Auto => LabelChoice::Auto,
+                    LabelArg::ChurnEvents => LabelChoice::ChurnEvents,
+                    LabelArg::ChurnFlag => LabelChoice::ChurnFlag,
+                },
+                ..RunOptions::default()
+            };
+            let started = std::time::Instant::now();
+            let reporter = cge::job::Reporter::with(move |p| {
+                eprintln!(
+                    "[{:>6.2} s] {:>3}% {}: {}",
+                    started.elapsed().as_secs_f64(),
+                    p.percent,
+                    p.stage,
+                    p.message
+                )
+            });
+            let report = run::run(&mut ws, &opts, &reporter)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", run::summary(&report));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Info) => {

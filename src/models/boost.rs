@@ -11,8 +11,13 @@ use forust_ml::gradientbooster::{ContributionsMethod, GradientBooster, Importanc
 
 use super::dataset::Design;
 
-/// Learner settings. The defaults are shallow trees with a slow rate and row/column
-/// subsampling: churn signal is weak and noisy, and deep trees overfit the few positives.
+/// Learner settings. The defaults are shallow trees with row/column subsampling: churn
+/// signal is weak and noisy, and deep trees overfit the few positives.
+///
+/// The positive-class weight defaults to 1: measured on a 5,000-account simulated world
+/// (seed 7, backtest PR-AUC), balanced weights gave 0.208, ×4 0.227, ×2 0.235 and ×1 0.246,
+/// with the same ROC-AUC — up-weighting the rare class blurs the top of the ranking, and
+/// calibration fixes the probabilities anyway. 200 rounds at rate 0.06 matched 400 at 0.03.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BoostParams {
     pub iterations: usize,
@@ -30,14 +35,14 @@ pub struct BoostParams {
 impl Default for BoostParams {
     fn default() -> Self {
         BoostParams {
-            iterations: 300,
-            learning_rate: 0.04,
+            iterations: 200,
+            learning_rate: 0.06,
             max_depth: 3,
             min_leaf_weight: 5.0,
             l2: 1.0,
             subsample: 0.8,
             colsample_bytree: 0.8,
-            positive_weight: None,
+            positive_weight: Some(1.0),
             seed: 0,
         }
     }

@@ -2,5 +2,7 @@
 
 pub mod boost;
 pub mod calibrate;
+pub mod churn;
 pub mod dataset;
+pub mod evaluate;
 pub mod metrics;

@@ -2,3 +2,4 @@
 //! the models, actions and exports plug in here).
 
 pub mod refresh;
+pub mod run;

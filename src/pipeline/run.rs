@@ -1,0 +1,464 @@
+//! `cge run`: golden records for every snapshot the models need, the churn model's
+//! backtest (how it would have done last quarter on outcomes it never saw) and today's
+//! calibrated scores with their drivers.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::features::{self, per_feature};
+use crate::job::Reporter;
+use crate::models::boost::BoostParams;
+use crate::models::churn::{ChurnModel, Drivers};
+use crate::models::dataset::{self, Design, LabelSource, Plan, Snapshot};
+use crate::models::evaluate::Evaluation;
+use crate::workspace::Workspace;
+
+/// Which churn labels to train on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelChoice {
+    /// Dated churn events when they look real, else the churn flag.
+    Auto,
+    ChurnEvents,
+    ChurnFlag,
+}
+
+/// If more than this share of churn events is followed by product usage a month later, the
+/// events are not when accounts left (the original notebook's CSVs: random event dates).
+pub const UNRELIABLE_EVENTS_SHARE: f64 = 0.5;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `None`: the workspace's data as-of date.
+    pub as_of: Option<NaiveDate>,
+    pub horizon: i64,
+    /// Month-end snapshots stacked for training (fewer when history is short).
+    pub snapshots: usize,
+    pub label: LabelChoice,
+    pub params: BoostParams,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            as_of: None,
+            horizon: 90,
+            snapshots: 6,
+            label: LabelChoice::Auto,
+            params: BoostParams::default(),
+        }
+    }
+}
+
+/// One account's churn score today.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountScore {
+    pub account_id: String,
+    pub churn_probability: f64,
+    pub rule_score: f64,
+    pub arr: f64,
+    pub drivers: Drivers,
+}
+
+/// The churn part of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChurnReport {
+    pub label_source: String,
+    /// Why that label source (the check on the churn events, or the user's choice).
+    pub label_note: String,
+    pub horizon_days: i64,
+    pub eval_snapshot: Option<NaiveDate>,
+    pub backtest_train_snapshots: Vec<NaiveDate>,
+    pub train_snapshots: Vec<NaiveDate>,
+    pub train_rows: usize,
+    pub backtest: Evaluation,
+    /// Share of the input's total gain in today's model, largest first.
+    pub importance: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub as_of: NaiveDate,
+    pub accounts_scored: usize,
+    pub churn: ChurnReport,
+    #[serde(skip)]
+    pub scores: Vec<AccountScore>,
+}
+
+fn report_stage(reporter: &Reporter, stage: &str, percent: u8, message: String) {
+    reporter.progress(stage, percent, message);
+}
+
+/// Run the models as of the options' date.
+pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result<RunReport> {
+    let today = match opts.as_of {
+        Some(d) => d,
+        None => features::default_as_of(ws)?,
+    };
+    let first = dataset::first_data_date(ws.conn())?;
+    let plan = Plan::new(today, opts.horizon, opts.snapshots, first)?;
+    let (source, label_note) = label_source(ws, opts.label)?;
+
+    // Golden records and per-feature usage for every date (computed, never stored).
+    let dates = if source == LabelSource::ChurnFlag {
+        vec![today]
+    } else {
+        plan.dates()
+    };
+    let mut records = BTreeMap::new();
+    for (i, d) in dates.iter().enumerate() {
+        reporter.check()?;
+        report_stage(
+            reporter,
+            "snapshots",
+            (5 + 50 * i / dates.len()) as u8,
+            format!("golden record as of {d} ({}/{})", i + 1, dates.len()),
+        );
+        records.insert(*d, features::compute(ws, *d, &Reporter::silent())?);
+    }
+    report_stage(reporter, "snapshots", 55, "per-feature usage".into());
+    let usage = per_feature::matrices(ws.conn(), &dates, per_feature::DEFAULT_DAYS)?;
+    let product_features = usage
+        .first()
+        .map(|u| u.features.clone())
+        .unwrap_or_default();
+    let mut snaps = BTreeMap::new();
+    for (d, u) in dates.iter().zip(&usage) {
+        snaps.insert(*d, Snapshot::build(&records[d], u, &product_features)?);
+    }
+    drop(records);
+    let today_snap = snaps.get(&today).context("today's snapshot")?.clone();
+    if today_snap.is_empty() {
+        bail!("no account is active as of {today}: nothing to score");
+    }
+
+    let conn = ws.conn();
+    let (report, model) = match source {
+        LabelSource::ChurnEvents => {
+            let stack = |ds: &[NaiveDate]| -> Result<(Design, Vec<bool>, Vec<String>)> {
+                let mut x = Design::default();
+                let (mut y, mut g) = (Vec::new(), Vec::new());
+                for d in ds {
+                    let s = &snaps[d];
+                    x.append(&s.x)?;
+                    y.extend(dataset::churn_labels(
+                        conn,
+                        &s.account_ids,
+                        *d,
+                        plan.horizon,
+                    )?);
+                    g.extend(s.account_ids.iter().cloned());
+                }
+                Ok((x, y, g))
+            };
+            reporter.check()?;
+            report_stage(
+                reporter,
+                "churn backtest",
+                60,
+                format!(
+                    "training on {} month-ends before {}",
+                    plan.backtest_train.len(),
+                    plan.eval
+                ),
+            );
+            let (bx, by, bg) = stack(&plan.backtest_train)?;
+            let back = ChurnModel::fit(&bx, &by, &bg, &opts.params)?;
+            let eval = &snaps[&plan.eval];
+            let ey = dataset::churn_labels(conn, &eval.account_ids, plan.eval, plan.horizon)?;
+            // sim_truth holds the 90-day hazard: an oracle only for that horizon.
+            let oracle = if plan.horizon == 90 {
+                oracle(conn, &eval.account_ids, plan.eval)?
+            } else {
+                None
+            };
+            let backtest = Evaluation::new(
+                &back.predict(&eval.x)?,
+                &ey,
+                &eval.rule_churn,
+                oracle.as_deref(),
+            );
+
+            reporter.check()?;
+            report_stage(
+                reporter,
+                "churn model",
+                80,
+                format!(
+                    "training on {} month-ends up to {}",
+                    plan.train.len(),
+                    plan.eval
+                ),
+            );
+            let (tx, ty, tg) = stack(&plan.train)?;
+            let model = ChurnModel::fit(&tx, &ty, &tg, &opts.params)?;
+            let report = ChurnReport {
+                label_source: "churn-events".into(),
+                label_note,
+                horizon_days: plan.horizon,
+                eval_snapshot: Some(plan.eval),
+                backtest_train_snapshots: plan.backtest_train.clone(),
+                train_snapshots: plan.train.clone(),
+                train_rows: ty.len(),
+                backtest,
+                importance: model.booster.importance(),
+            };
+            (report, model)
+        }
+        LabelSource::ChurnFlag => {
+            // One undated label per account: scored out of fold on today's snapshot, each
+            // account by a model that never saw it.
+            let y = dataset::churn_flags(conn, &today_snap.account_ids)?;
+            let oof = crate::models::churn::out_of_fold(
+                &today_snap.x,
+                &y,
+                &today_snap.account_ids,
+                &opts.params,
+                5,
+            )?;
+            let probs: Vec<f64> = oof
+                .iter()
+                .map(|&z| crate::models::boost::sigmoid(z))
+                .collect();
+            let backtest = Evaluation::new(&probs, &y, &today_snap.rule_churn, None);
+            let model = ChurnModel::fit(&today_snap.x, &y, &today_snap.account_ids, &opts.params)?;
+            let report = ChurnReport {
+                label_source: "churn-flag".into(),
+                label_note,
+                horizon_days: plan.horizon,
+                eval_snapshot: None,
+                backtest_train_snapshots: Vec::new(),
+                train_snapshots: vec![today],
+                train_rows: y.len(),
+                backtest,
+                importance: model.booster.importance(),
+            };
+            (report, model)
+        }
+    };
+
+    report_stage(
+        reporter,
+        "scoring",
+        95,
+        format!("{} active accounts as of {today}", today_snap.len()),
+    );
+    let probs = model.predict(&today_snap.x)?;
+    let drivers = model.drivers(&today_snap.x, 3)?;
+    let scores = today_snap
+        .account_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| AccountScore {
+            account_id: id.clone(),
+            churn_probability: probs[i],
+            rule_score: today_snap.rule_churn[i],
+            arr: today_snap.arr[i],
+            drivers: drivers[i].clone(),
+        })
+        .collect::<Vec<_>>();
+    report_stage(
+        reporter,
+        "done",
+        100,
+        format!("{} accounts scored", scores.len()),
+    );
+    Ok(RunReport {
+        as_of: today,
+        accounts_scored: scores.len(),
+        churn: report,
+        scores,
+    })
+}
+
+/// Decide the churn label source; the note says why, for the report.
+fn label_source(ws: &Workspace, choice: LabelChoice) -> Result<(LabelSource, String)> {
+    let followed = dataset::churn_events_followed_by_usage(ws.conn())?;
+    let pct = |s: f64| format!("{:.0} %", 100.0 * s);
+    Ok(match (choice, followed) {
+        (LabelChoice::ChurnEvents, _) => (
+            LabelSource::ChurnEvents,
+            "chosen with --label churn-events".into(),
+        ),
+        (LabelChoice::ChurnFlag, _) => (
+            LabelSource::ChurnFlag,
+            "chosen with --label churn-flag".into(),
+        ),
+        (LabelChoice::Auto, Some(s)) if s > UNRELIABLE_EVENTS_SHARE => (
+            LabelSource::ChurnFlag,
+            format!(
+                "{} of churn events are followed by product usage more than 30 days later, so their dates \
+                 are not when accounts left: using accounts.churn_flag, scored out of fold (5 folds)",
+                pct(s)
+            ),
+        ),
+        (LabelChoice::Auto, Some(s)) => (
+            LabelSource::ChurnEvents,
+            format!(
+                "churn-event dates: {} of events are followed by usage a month later",
+                pct(s)
+            ),
+        ),
+        (LabelChoice::Auto, None) => (
+            LabelSource::ChurnEvents,
+            "no churn events: accounts whose subscriptions all ended count as churned".into(),
+        ),
+    })
+}
+
+/// The simulator's true 90-day hazard at `t` (simulated workspaces only).
+fn oracle(
+    conn: &rusqlite::Connection,
+    accounts: &[String],
+    t: NaiveDate,
+) -> Result<Option<Vec<f64>>> {
+    let mut stmt =
+        conn.prepare("SELECT account_id, churn_hazard_90d FROM sim_truth WHERE month_end = ?1")?;
+    let map: std::collections::HashMap<String, f64> = stmt
+        .query_map([t.format("%Y-%m-%d").to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if map.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        accounts
+            .iter()
+            .map(|a| map.get(a).copied().unwrap_or(0.0))
+            .collect(),
+    ))
+}
+
+/// The report as a readable table, with a verdict in words.
+pub fn summary(r: &RunReport) -> String {
+    let c = &r.churn;
+    let b = &c.backtest;
+    let f = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |x| format!("{x:.d$}"));
+    let mut out = format!(
+        "churn model as of {} (labels: {}; horizon {} days)\n  {}\n",
+        r.as_of, c.label_source, c.horizon_days, c.label_note
+    );
+    match (c.eval_snapshot, c.backtest_train_snapshots.last(), c.backtest_train_snapshots.first()) {
+        (Some(e), Some(first), Some(last)) => out.push_str(&format!(
+            "  backtest: trained on {} month-ends {first} .. {last}, evaluated on {e}: {} active accounts, {} churned within {} days (base rate {:.1} %)\n\n",
+            c.backtest_train_snapshots.len(),
+            b.n,
+            b.positives,
+            c.horizon_days,
+            100.0 * b.base_rate
+        )),
+        _ => out.push_str(&format!(
+            "  out-of-fold evaluation on {} accounts, {} flagged churned (base rate {:.1} %)\n\n",
+            b.n,
+            b.positives,
+            100.0 * b.base_rate
+        )),
+    }
+    out.push_str(&format!(
+        "  {:<16} {:>8} {:>8} {:>8} {:>10}\n",
+        "metric", "model", "rule", "oracle", "base rate"
+    ));
+    out.push_str(&format!(
+        "  {:<16} {:>8} {:>8} {:>8} {:>10}\n",
+        "PR-AUC",
+        f(b.pr_auc, 3),
+        f(b.rule_pr_auc, 3),
+        f(b.oracle_pr_auc, 3),
+        format!("{:.3}", b.base_rate)
+    ));
+    out.push_str(&format!(
+        "  {:<16} {:>8} {:>8} {:>8} {:>10}\n",
+        "ROC-AUC",
+        f(b.roc_auc, 3),
+        f(b.rule_roc_auc, 3),
+        f(b.oracle_roc_auc, 3),
+        "0.500"
+    ));
+    out.push_str(&format!(
+        "  {:<16} {:>8} {:>8} {:>8} {:>10}\n",
+        "Brier",
+        f(b.brier, 4),
+        "-",
+        "-",
+        f(b.base_rate_brier, 4)
+    ));
+    out.push_str(&format!(
+        "  {:<16} {:>8} {:>8} {:>8} {:>10}\n",
+        "precision @10%",
+        f(b.precision_at_10pct, 3),
+        f(b.rule_precision_at_10pct, 3),
+        "-",
+        format!("{:.3}", b.base_rate)
+    ));
+    out.push_str(&format!(
+        "  {:<16} {:>8} {:>8} {:>8} {:>10}\n\n",
+        "lift @10%",
+        f(b.lift_at_10pct, 2),
+        f(
+            b.rule_precision_at_10pct
+                .map(|p| p / b.base_rate.max(f64::MIN_POSITIVE)),
+            2
+        ),
+        "-",
+        "1.00"
+    ));
+    out.push_str(&format!("  verdict: {}\n", verdict(b)));
+    let top: Vec<String> = c
+        .importance
+        .iter()
+        .take(8)
+        .map(|(n, g)| format!("{n} {:.0} %", 100.0 * g))
+        .collect();
+    out.push_str(&format!(
+        "  top inputs (share of gain): {}\n\n",
+        top.join(", ")
+    ));
+    let expected: f64 = r.scores.iter().map(|s| s.churn_probability).sum();
+    let at_risk: f64 = r
+        .scores
+        .iter()
+        .map(|s| s.churn_probability * s.arr.max(0.0))
+        .sum();
+    out.push_str(&format!(
+        "today: {} active accounts scored; expected to churn within {} days: {:.0} accounts, ${:.0} ARR at risk\n",
+        r.accounts_scored, c.horizon_days, expected, at_risk
+    ));
+    out
+}
+
+/// Whether the model earned its place, in words.
+pub fn verdict(b: &Evaluation) -> String {
+    let (Some(m), rule) = (b.pr_auc, b.rule_pr_auc) else {
+        return "no churn in the evaluation window: nothing to measure".into();
+    };
+    let mut parts = Vec::new();
+    if m < 2.0 * b.base_rate {
+        parts.push(format!(
+            "the model does NOT beat the base rate meaningfully (PR-AUC {m:.3} vs base rate {:.3}): its scores carry little information",
+            b.base_rate
+        ));
+    } else {
+        parts.push(format!(
+            "the model ranks churners {:.1}× better than chance (PR-AUC {m:.3} vs base rate {:.3})",
+            m / b.base_rate,
+            b.base_rate
+        ));
+    }
+    match rule {
+        Some(r) if m > r => parts.push(format!("it beats the rule score ({r:.3})")),
+        Some(r) => parts.push(format!(
+            "it does NOT beat the rule score ({r:.3}): prefer the rules"
+        )),
+        None => {}
+    }
+    if let Some(share) = b.oracle_share() {
+        parts.push(format!(
+            "it reaches {:.0} % of the oracle's PR-AUC",
+            100.0 * share
+        ));
+    }
+    parts.join("; ")
+}
