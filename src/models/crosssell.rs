@@ -100,6 +100,9 @@ fn right_factors(x: ArrayView2<f64>, rank: usize) -> Result<(Array1<f64>, Array2
     if p == 0 {
         bail!("an SVD needs at least one column");
     }
+    if x.iter().any(|v| !v.is_finite()) {
+        bail!("an SVD needs finite values");
+    }
     let rank = rank.min(p).min(x.nrows());
     let gram = x.t().dot(&x);
     let (vals, vecs) = gram.eigh_into()?.sort_eig_desc();
@@ -307,6 +310,24 @@ impl CrossSell {
             .collect()
     }
 
+    /// The affinity of the row's first recommendation (0 without one), without building it.
+    fn best_affinity(&self, row: usize) -> f64 {
+        let scores = self.reconstructed(row);
+        let used = self.used_row(row);
+        let best = scores.iter().copied().fold(0.0, f64::max);
+        let top = scores
+            .iter()
+            .zip(used)
+            .filter(|(_, u)| !**u)
+            .map(|(s, _)| *s)
+            .fold(0.0, f64::max);
+        if top > 0.0 {
+            (top / best).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
     /// The `k` accounts nearest to `account_id` in the latent space (cosine), most similar
     /// first, never the account itself; ties go to the earlier account id. Candidates are every
     /// account with usage in the window, churned ones included, so the caller can show what
@@ -383,10 +404,7 @@ impl CrossSell {
             let (Some(id), Some("active")) = (id, st) else {
                 continue;
             };
-            let affinity = self
-                .row_of(id)
-                .and_then(|r| self.recommend_row(r, 1).first().map(|r| r.affinity))
-                .unwrap_or(0.0);
+            let affinity = self.row_of(id).map_or(0.0, |r| self.best_affinity(r));
             let ready = readiness[i].map_or(0.0, |r| r / 100.0);
             let grow = growth[i].map_or(0.0, |g| g / GROWTH_FULL);
             let room = match (gap[i], seats[i]) {
@@ -623,6 +641,9 @@ mod tests {
                 assert!(svd.u.column(i).iter().all(|&x| x == 0.0));
             }
         }
+        let mut bad = x.clone();
+        bad[[3, 4]] = f64::NAN;
+        assert!(truncated_svd(bad.view(), 2).is_err());
         let full = truncated_svd(x.view(), 6).unwrap();
         let back = full.u.dot(&Array2::from_diag(&full.s)).dot(&full.v.t());
         assert!(frobenius2(&(&back - &x)) < 1e-20 * frobenius2(&x));
@@ -720,6 +741,10 @@ mod tests {
                 assert!(recs.is_empty(), "{id} has no usage to go on");
             }
             some += usize::from(recs.len() == 3);
+            assert_eq!(
+                model.best_affinity(row),
+                recs.first().map_or(0.0, |r| r.affinity)
+            );
         }
         assert!(some > 300, "{some}");
         assert!(model.recommend("nobody", 3).is_empty());
