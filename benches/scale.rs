@@ -1,5 +1,6 @@
-//! Scale benchmark: simulate, golden record, usage windows (polars vs SQLite) and the TUI at
-//! 10,000 and 100,000 accounts, each stage in its own process so peak memory is its own.
+//! Scale benchmark: simulate, golden record, usage windows (polars vs SQLite), the TUI and the
+//! cross-sell model at 10,000 and 100,000 accounts, each stage in its own process so peak
+//! memory is its own.
 //!
 //! `cargo bench --bench scale` (set `CGE_BENCH_SCALES=1000,10000` to choose sizes).
 //! Workspaces are kept in `target/bench-data/` between stages.
@@ -162,8 +163,118 @@ fn stage(name: &str, n: usize) {
                 ),
             );
         }
+        "crosssell" => crosssell(n),
         other => panic!("unknown stage {other}"),
     }
+}
+
+/// The cross-sell model on the stored golden record: fit, scores, recommendations,
+/// lookalikes, evaluation, the map; and the SVD's Gram route against linfa-linalg's exact SVD.
+fn crosssell(n: usize) {
+    use cge::models::{crosssell, map};
+    use linfa_linalg::svd::{SVD, SvdSort};
+    let ws = Workspace::open(&workspace(n)).unwrap();
+    let t = Instant::now();
+    let usage = features::per_feature::matrix(ws.conn(), as_of(), 90).unwrap();
+    report(
+        "cross-sell: usage matrix",
+        n,
+        t.elapsed().as_secs_f64(),
+        &format!("{} x {}", usage.account_ids.len(), usage.n_features()),
+    );
+    let gr = features::load(&ws, as_of())
+        .unwrap()
+        .expect("run the features stage first");
+    let active = crosssell::active_rows(&usage, &gr).unwrap();
+
+    let t = Instant::now();
+    let model = crosssell::fit(&usage, Some(&active), &crosssell::Params::default()).unwrap();
+    let fit_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let scores = model.hybrid_scores(&gr).unwrap();
+    let score_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let recs: usize = (0..model.account_ids.len())
+        .map(|r| model.recommend_row(r, 3).len())
+        .sum();
+    let rec_s = t.elapsed().as_secs_f64();
+    report(
+        "cross-sell: fit+scores+recs",
+        n,
+        fit_s + score_s + rec_s,
+        &format!(
+            "fit {:.0} ms ({} rows, rank {}), hybrid {:.0} ms ({} scores), recommend {:.0} ms ({recs})",
+            fit_s * 1e3,
+            model.fitted_rows,
+            model.rank,
+            score_s * 1e3,
+            scores.len(),
+            rec_s * 1e3
+        ),
+    );
+    let t = Instant::now();
+    let near: usize = model.lookalikes_all(5).iter().map(Vec::len).sum();
+    report(
+        "cross-sell: lookalikes (all)",
+        n,
+        t.elapsed().as_secs_f64(),
+        &format!("{near} lookalikes"),
+    );
+    let t = Instant::now();
+    let hit = crosssell::evaluate(&usage, Some(&active), &crosssell::Params::default(), 1).unwrap();
+    report(
+        "cross-sell: evaluate",
+        n,
+        t.elapsed().as_secs_f64(),
+        &format!(
+            "hit-rate@3 {:.3} vs popularity {:.3} ({} accounts)",
+            hit.model, hit.popularity, hit.accounts
+        ),
+    );
+    let t = Instant::now();
+    let (inputs, x) = map::record_inputs(&gr).unwrap();
+    let m = map::embed(&x).unwrap();
+    report(
+        "map of the book (PCA)",
+        n,
+        t.elapsed().as_secs_f64(),
+        &format!(
+            "{} inputs, explained {:.3} + {:.3}",
+            inputs.len(),
+            m.explained[0],
+            m.explained[1]
+        ),
+    );
+
+    // The exact SVD two ways on the fitted rows.
+    let p = usage.n_features();
+    let rows: Vec<usize> = (0..active.len()).filter(|&r| active[r]).collect();
+    let x = ndarray::Array2::from_shape_fn((rows.len(), p), |(i, j)| {
+        usage.counts[rows[i] * p + j].ln_1p()
+    });
+    let t = Instant::now();
+    let gram = crosssell::truncated_svd(x.view(), p).unwrap();
+    let gram_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (_, exact, _) = x.svd(true, true).unwrap().sort_svd_desc();
+    let exact_s = t.elapsed().as_secs_f64();
+    let worst = |r: usize| {
+        (0..r)
+            .map(|i| (gram.s[i] - exact[i]).abs() / exact[i])
+            .fold(0.0, f64::max)
+    };
+    report(
+        "svd: Gram+eigh vs svd()",
+        n,
+        0.0,
+        &format!(
+            "Gram {:.0} ms, svd() {:.0} ms (U, V, all {p}); max rel. diff of sigma: top 4 {:.1e}, all {:.1e}",
+            gram_s * 1e3,
+            exact_s * 1e3,
+            worst(4),
+            worst(p)
+        ),
+    );
 }
 
 fn main() {
@@ -182,7 +293,7 @@ fn main() {
         .collect();
     let me = std::env::current_exe().unwrap();
     for n in scales {
-        for name in ["simulate", "features", "windows", "tui"] {
+        for name in ["simulate", "features", "windows", "tui", "crosssell"] {
             let status = Command::new(&me)
                 .args([name, &n.to_string()])
                 .status()

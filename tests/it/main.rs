@@ -1,6 +1,7 @@
 //! Integration tests, gathered in one crate so polars links once.
 
 mod cli;
+mod crosssell;
 mod e2e;
 mod features;
 mod freshness;
