@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub snapshots: usize,
     pub label: LabelChoice,
     pub params: BoostParams,
+    /// A permutation test: shuffle the training labels with this seed. A model that still
+    /// beats the base rate would be learning from something other than the labels (a leak).
+    pub permute_labels: Option<u64>,
 }
 
 impl Default for RunOptions {
@@ -48,6 +51,7 @@ impl Default for RunOptions {
             snapshots: 6,
             label: LabelChoice::Auto,
             params: BoostParams::default(),
+            permute_labels: None,
         }
     }
 }
@@ -150,6 +154,11 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                         plan.horizon,
                     )?);
                     g.extend(s.account_ids.iter().cloned());
+                }
+                if let Some(seed) = opts.permute_labels {
+                    use rand::SeedableRng;
+                    use rand::seq::SliceRandom;
+                    y.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
                 }
                 Ok((x, y, g))
             };

@@ -9,6 +9,7 @@ mod import;
 mod import_fuzz;
 mod kill;
 mod layers;
+mod models;
 mod simulate;
 mod support;
 mod tui;
