@@ -172,3 +172,57 @@ fn rows_dated_after_the_as_of_date_change_no_score() {
     }
     assert_eq!(full.churn.backtest, cut.churn.backtest);
 }
+
+#[test]
+fn cross_sell_finds_hidden_adoptions_twice_as_often_as_popularity() {
+    let r = report();
+    let x = &r.crosssell;
+    assert!(x.accounts_evaluated > 1000);
+    assert!(
+        x.hit_rate_at_3 >= 2.0 * x.popularity_hit_rate_at_3,
+        "hit-rate@3 {} vs popularity {}",
+        x.hit_rate_at_3,
+        x.popularity_hit_rate_at_3
+    );
+    let with_offers = r.scores.iter().filter(|s| !s.offers.is_empty()).count();
+    assert!(
+        with_offers * 10 > r.scores.len() * 8,
+        "{with_offers} of {}",
+        r.scores.len()
+    );
+    for s in &r.scores {
+        assert!((0.0..=1.0).contains(&s.crosssell_score));
+        assert!(s.offers.len() <= 3);
+        assert!(s.offers.windows(2).all(|w| w[0].affinity >= w[1].affinity));
+        assert!(s.map.iter().all(|v| v.is_finite()));
+    }
+    assert!(x.map_explained[0] >= x.map_explained[1] && x.map_explained[1] > 0.0);
+}
+
+#[test]
+fn the_json_report_has_the_documented_keys() {
+    let v = serde_json::to_value(report()).unwrap();
+    for path in [
+        "/churn/backtest/pr_auc",
+        "/churn/backtest/roc_auc",
+        "/churn/backtest/brier",
+        "/churn/backtest/base_rate",
+        "/churn/backtest/rule_pr_auc",
+        "/churn/backtest/oracle_pr_auc",
+        "/churn/backtest/precision_at_10pct",
+        "/churn/backtest/lift_at_10pct",
+        "/churn/backtest/n",
+        "/churn/backtest/positives",
+        "/churn/backtest/pr_curve/0/recall",
+        "/churn/backtest/reliability/0/observed",
+        "/churn/importance/0",
+        "/crosssell/hit_rate_at_3",
+        "/crosssell/popularity_hit_rate_at_3",
+    ] {
+        let got = v.pointer(path);
+        assert!(
+            got.is_some_and(|g| !g.is_null()),
+            "{path} missing in the report"
+        );
+    }
+}
