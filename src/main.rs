@@ -296,6 +296,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 )
             });
             let report = run::run(&mut ws, &opts, &reporter)?;
+            let run_id = run::store(&mut ws, &report)?;
+            eprintln!("stored as run {run_id} in {}", ws.path().display());
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

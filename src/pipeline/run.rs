@@ -563,3 +563,45 @@ pub fn verdict(b: &Evaluation) -> String {
     }
     parts.join("; ")
 }
+
+/// Store a run's report and every account's scores in one transaction; returns the run id.
+/// A run that fails before this leaves the stored runs as they were.
+pub fn store(ws: &mut Workspace, report: &RunReport) -> Result<i64> {
+    let tx = ws
+        .conn_mut()
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO model_runs (as_of, horizon_days, label_source, report_json) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![
+            report.as_of.format("%Y-%m-%d").to_string(),
+            report.churn.horizon_days,
+            report.churn.label_source,
+            serde_json::to_string(report)?
+        ],
+    )?;
+    let run_id = tx.last_insert_rowid();
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO account_scores (run_id, account_id, churn_probability, churn_rule_score,
+                 crosssell_score, arr, drivers_json, offers_json, map_x, map_y)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let finite = |v: f64| v.is_finite().then_some(v);
+        for s in &report.scores {
+            insert.execute(rusqlite::params![
+                run_id,
+                s.account_id,
+                s.churn_probability,
+                finite(s.rule_score),
+                finite(s.crosssell_score),
+                finite(s.arr),
+                serde_json::to_string(&s.drivers)?,
+                serde_json::to_string(&s.offers)?,
+                finite(s.map[0]),
+                finite(s.map[1]),
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(run_id)
+}

@@ -128,7 +128,13 @@ impl Workspace {
 /// They are emptied whenever the raw data is replaced, in the same transaction, so
 /// nothing computed from the old data survives. Tables created on demand
 /// (`golden_record`) may be absent.
-pub const DERIVED_TABLES: [&str; 3] = ["golden_record", "sim_truth", "account_signals"];
+pub const DERIVED_TABLES: [&str; 5] = [
+    "account_scores",
+    "model_runs",
+    "golden_record",
+    "sim_truth",
+    "account_signals",
+];
 
 /// Empty the derived tables and the metadata that describes the old data.
 pub fn clear_derived(conn: &Connection) -> Result<()> {

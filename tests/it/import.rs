@@ -28,7 +28,13 @@ fn valid_fixture_imports_and_info_reports_it() {
     let out = cge(&ws, &["info"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("schema version  2"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "schema version  {}",
+            cge::workspace::SCHEMA_VERSION
+        )),
+        "{text}"
+    );
     for line in [
         "accounts                    4  2023-06-01 .. 2024-11-20",
         "subscriptions               6  2023-06-01 .. 2024-11-20",

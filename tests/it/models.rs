@@ -226,3 +226,77 @@ fn the_json_report_has_the_documented_keys() {
         );
     }
 }
+
+#[test]
+fn runs_are_stored_with_every_score_and_cleared_with_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("copy.db");
+    std::fs::copy(&world().1, &path).unwrap();
+    let r = report();
+    let mut ws = Workspace::open_existing(&path).unwrap();
+    let first = run::store(&mut ws, r).unwrap();
+    let second = run::store(&mut ws, r).unwrap();
+    assert!(second > first);
+    let count = |sql: &str| -> i64 { ws.conn().query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM model_runs"), 2);
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM account_scores WHERE run_id = {first}"
+        )),
+        r.scores.len() as i64
+    );
+    // What is stored reads back as what was scored.
+    let top = r
+        .scores
+        .iter()
+        .max_by(|a, b| a.churn_probability.total_cmp(&b.churn_probability))
+        .unwrap();
+    let (p, drivers): (f64, String) = ws
+        .conn()
+        .query_row(
+            "SELECT churn_probability, drivers_json FROM account_scores WHERE run_id = ?1 AND account_id = ?2",
+            rusqlite::params![first, top.account_id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(p, top.churn_probability);
+    let back: serde_json::Value = serde_json::from_str(&drivers).unwrap();
+    assert_eq!(back, serde_json::to_value(&top.drivers).unwrap());
+    let report_json: String = ws
+        .conn()
+        .query_row(
+            "SELECT report_json FROM model_runs WHERE run_id = ?1",
+            [first],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&report_json).unwrap();
+    assert_eq!(
+        v.pointer("/churn/backtest/pr_auc").and_then(|x| x.as_f64()),
+        r.churn.backtest.pr_auc
+    );
+    drop(ws);
+    // New data: the runs computed from the old data go with it.
+    let out = crate::support::cge(
+        &path,
+        &[
+            "simulate",
+            "--replace",
+            "--accounts",
+            "20",
+            "--as-of",
+            "2025-06-30",
+        ],
+    );
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let ws = Workspace::open_existing(&path).unwrap();
+    let n: i64 = ws
+        .conn()
+        .query_row(
+            "SELECT (SELECT count(*) FROM model_runs) + (SELECT count(*) FROM account_scores)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+}
