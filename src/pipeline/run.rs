@@ -555,12 +555,12 @@ pub fn verdict(b: &Evaluation) -> String {
         )),
         None => {}
     }
-    if let (Some(brier), Some(base)) = (b.brier, b.base_rate_brier) {
-        if brier >= base {
-            parts.push(format!(
-                "its probabilities are no better than always saying the base rate (Brier {brier:.4} vs {base:.4})"
-            ));
-        }
+    if let (Some(brier), Some(base)) = (b.brier, b.base_rate_brier)
+        && brier >= base
+    {
+        parts.push(format!(
+            "its probabilities are no better than always saying the base rate (Brier {brier:.4} vs {base:.4})"
+        ));
     }
     if let Some(share) = b.oracle_share() {
         parts.push(format!(
