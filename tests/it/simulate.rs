@@ -172,14 +172,16 @@ fn value_sets_match_the_contract() {
         features
     );
     assert_eq!(w.one("SELECT count(DISTINCT owner) FROM accounts"), 8.0);
-    // Volumes near the original data's: ~10 subscriptions, ~50 usage rows, ~4 tickets per account.
+    // Volumes near the defaults: ~2 subscriptions (expansions are rare: the original data's
+    // ~10 made an upgrade within 90 days a near certainty), ~50 usage rows and ~4 tickets
+    // per account, as in the original data.
     let per = |t: &str| {
         w.one(&format!(
             "SELECT count(*) * 1.0 / (SELECT count(*) FROM accounts) FROM {t}"
         ))
     };
     assert!(
-        (8.0..12.0).contains(&per("subscriptions")),
+        (1.5..2.5).contains(&per("subscriptions")),
         "{}",
         per("subscriptions")
     );
@@ -326,19 +328,20 @@ fn onboarding_friction_and_growth_show_in_the_data() {
     let early = w.one("SELECT count(*) FROM churn_events e JOIN accounts a USING (account_id) WHERE julianday(e.churn_date) - julianday(a.signup_date) < 90 AND e.is_reactivation = 0");
     let later = w.one("SELECT count(*) FROM churn_events e JOIN accounts a USING (account_id) WHERE julianday(e.churn_date) - julianday(a.signup_date) BETWEEN 90 AND 179 AND e.is_reactivation = 0");
     assert!(early > later, "early churn {early} vs later {later}");
-    // Expanding accounts are the growing ones.
-    let growth_expanders = w.one("SELECT avg(g.growth_rate_mom) FROM account_signals g WHERE g.account_id IN (SELECT account_id FROM subscriptions WHERE upgrade_flag = 1 GROUP BY account_id HAVING count(*) >= 8)");
-    let growth_others = w.one("SELECT avg(g.growth_rate_mom) FROM account_signals g WHERE g.account_id IN (SELECT account_id FROM subscriptions GROUP BY account_id HAVING sum(upgrade_flag) <= 2)");
+    // Accounts that buy seats are the growing ones.
+    let growth_expanders = w.one("SELECT avg(g.growth_rate_mom) FROM account_signals g WHERE g.account_id IN (SELECT account_id FROM subscriptions WHERE upgrade_flag = 1)");
+    let growth_others = w.one("SELECT avg(g.growth_rate_mom) FROM account_signals g WHERE g.account_id NOT IN (SELECT account_id FROM subscriptions WHERE upgrade_flag = 1)");
     assert!(
         growth_expanders > growth_others + 0.005,
         "{growth_expanders} vs {growth_others}"
     );
-    // Feature adoption is clustered: users of feature_3 use feature_7 more than users of feature_1 do.
-    let with3 = w.one("SELECT avg(x) FROM (SELECT s.account_id, max(u.feature_name = 'feature_7') AS x FROM feature_usage u JOIN subscriptions s USING (subscription_id) GROUP BY s.account_id HAVING max(u.feature_name = 'feature_3') = 1 AND max(u.feature_name = 'feature_1') = 0)");
-    let with1 = w.one("SELECT avg(x) FROM (SELECT s.account_id, max(u.feature_name = 'feature_7') AS x FROM feature_usage u JOIN subscriptions s USING (subscription_id) GROUP BY s.account_id HAVING max(u.feature_name = 'feature_1') = 1 AND max(u.feature_name = 'feature_3') = 0)");
+    // Features come in modules: users of feature_3 use feature_12 (its module) more than
+    // users of feature_1 (another module) do.
+    let with3 = w.one("SELECT avg(x) FROM (SELECT s.account_id, max(u.feature_name = 'feature_12') AS x FROM feature_usage u JOIN subscriptions s USING (subscription_id) GROUP BY s.account_id HAVING max(u.feature_name = 'feature_3') = 1 AND max(u.feature_name = 'feature_1') = 0)");
+    let with1 = w.one("SELECT avg(x) FROM (SELECT s.account_id, max(u.feature_name = 'feature_12') AS x FROM feature_usage u JOIN subscriptions s USING (subscription_id) GROUP BY s.account_id HAVING max(u.feature_name = 'feature_1') = 1 AND max(u.feature_name = 'feature_3') = 0)");
     assert!(
         with3 > with1 + 0.15,
-        "feature_7 among feature_3 users {with3} vs feature_1 users {with1}"
+        "feature_12 among feature_3 users {with3} vs feature_1 users {with1}"
     );
 }
 
@@ -505,8 +508,14 @@ fn no_account_runs_away_whatever_the_seed_or_volume() {
         churned += c / seeds as f64;
     }
     assert!((0.10..=0.35).contains(&churned), "churned {churned}");
-    // The configured averages (10 subscriptions, 50 usage rows, 4 tickets) hold.
-    for (k, want) in [10.0, 50.0, 4.0].into_iter().enumerate() {
+    // The configured default averages (subscriptions, usage rows, tickets) hold.
+    let defaults = SimConfig::new(1, 0, as_of());
+    let wanted = [
+        defaults.subscriptions_per_account,
+        defaults.usage_rows_per_account,
+        defaults.tickets_per_account,
+    ];
+    for (k, want) in wanted.into_iter().enumerate() {
         assert!(
             (0.75..1.25).contains(&(per[k] / want)),
             "{per:?} per account"
@@ -514,8 +523,8 @@ fn no_account_runs_away_whatever_the_seed_or_volume() {
     }
     // Extreme volume knobs (usage, tickets, subscriptions): the usage and ticket averages
     // follow them, and accounts fare as in the default world (the churn share stays near
-    // it). Expansions are at most weekly, so the subscription knob saturates near 40 and
-    // is only checked for bounds.
+    // it). Upgrades stop once seats reach 1.5 times the company's devices, so the
+    // subscription knob saturates (near 5 subscriptions) and is only checked for bounds.
     for (kind, value) in [(1, 18_000.0), (2, 400.0), (0, 200.0)] {
         let mut cfg = SimConfig::new(if kind == 1 { 20 } else { 60 }, 1, as_of());
         match kind {
