@@ -40,13 +40,14 @@ pub struct Rates {
     pub ticket_volume: f64,
 }
 
-/// The product's modules, ten features each: an account uses the features of the modules it
-/// has adopted, so a team using feature_3 uses feature_12, not feature_1. The import contract
-/// has no module column; a module's adoption shows as the first usage of its features.
+/// The product's modules, ten features each, core features first: an account uses the
+/// features of the modules it has adopted, so a team using feature_3 uses feature_12, not
+/// feature_1. The import contract has no module column; a module's adoption shows as the
+/// first usage of its features.
 pub const MODULES: [[u8; 10]; 4] = [
-    [3, 7, 12, 15, 21, 26, 30, 33, 38, 40],
+    [3, 7, 12, 15, 21, 38, 26, 30, 33, 40],
     [1, 4, 9, 14, 18, 22, 27, 34, 37, 39],
-    [2, 5, 6, 10, 13, 19, 23, 28, 31, 35],
+    [2, 5, 6, 10, 13, 31, 19, 23, 28, 35],
     [8, 11, 16, 17, 20, 24, 25, 29, 32, 36],
 ];
 /// Sticky features, one per module (by module): integrations (feature_7), API (feature_14),
@@ -55,9 +56,10 @@ pub const MODULES: [[u8; 10]; 4] = [
 /// point (with the module or later) and are not used before.
 pub const STICKY: [u8; 4] = [7, 14, 10, 20];
 /// Error-prone features, one per module (by module): bulk import (feature_38), bulk edit
-/// (feature_22), sync (feature_31, a beta), export (feature_24). They fail several times as
-/// often, and their recent errors raise the churn hazard beyond the wear every error does to
-/// health. The other 32 features are neutral.
+/// (feature_22), sync (feature_31, a beta), export (feature_24), features of middling use
+/// (sixth in their modules). They fail several times as often, and their recent errors
+/// raise the churn hazard beyond the wear every error does to health. The other 32
+/// features are neutral.
 pub const ERROR_PRONE: [u8; 4] = [38, 22, 31, 24];
 /// Beta features: newer ones in each module.
 const BETA: [u8; 6] = [33, 37, 31, 36, 40, 39];
@@ -114,6 +116,9 @@ const BREADTH_SPAN: f64 = 6.0;
 /// truncated geometric preference); some uses go to any of the module's features.
 const PREFERENCE: f64 = 0.75;
 const EXPLORE: f64 = 0.08;
+/// Each account ranks a module's features by their place in `MODULES` plus a normal noise of
+/// this many places: teams share the core features and differ on the niche ones.
+const TASTE_NOISE: f64 = 2.5;
 /// A module's sticky feature is set up with the module with this chance; later each week
 /// with the second, a little more often when healthy.
 const STICKY_AT_ADOPTION: f64 = 0.3;
@@ -590,9 +595,14 @@ fn begin(rng: &mut SimRng, signup: i32) -> (State, Life) {
         module_weight[m] = rng.uniform(MODULE_WEIGHT.0, MODULE_WEIGHT.1);
     }
     let usable = std::array::from_fn(|m| {
-        let mut f: Vec<u8> = MODULES[m].into_iter().filter(|&f| f != STICKY[m]).collect();
-        rng.shuffle(&mut f);
-        f
+        let mut ranked: Vec<(f64, u8)> = MODULES[m]
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, f)| f != STICKY[m])
+            .map(|(place, f)| (place as f64 + TASTE_NOISE * rng.normal(), f))
+            .collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ranked.into_iter().map(|(_, f)| f).collect()
     });
     let exposure = (EXPOSURE_SD * rng.normal() - EXPOSURE_SD * EXPOSURE_SD / 2.0)
         .exp()

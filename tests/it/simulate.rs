@@ -991,6 +991,30 @@ fn accounts_start_with_one_or_two_modules_and_expand_rarely() {
             );
         }
     }
+    // Teams share a module's core features (listed first) and differ on the niche ones:
+    // among the accounts that have a module, its first three features (sticky ones aside)
+    // are used by over 1.5 times as many as its last three (about as many with no shared order).
+    for (m, features) in world::MODULES.iter().enumerate() {
+        let plain: Vec<u8> = features
+            .iter()
+            .copied()
+            .filter(|f| !world::STICKY.contains(f))
+            .collect();
+        let (mut core, mut niche, mut with) = (0, 0, 0);
+        for a in world {
+            let used = |f: &u8| a.life.usage.iter().any(|u| u.feature == *f);
+            if plain.iter().any(used) {
+                with += 1;
+                core += plain[..3].iter().filter(|f| used(f)).count();
+                niche += plain[plain.len() - 3..].iter().filter(|f| used(f)).count();
+            }
+        }
+        assert!(with > 300, "module {m}: {with} accounts");
+        assert!(
+            2 * core > 3 * niche,
+            "module {m}: core uses {core}, niche {niche}"
+        );
+    }
     // A third of the accounts start with two modules (35 % by design).
     let share = two_at_start as f64 / world.len() as f64;
     assert!(
