@@ -209,12 +209,17 @@ pub struct Signals {
     pub active_users: i64,
 }
 
+/// The oracle at a month-end (`sim_truth`): chances over the next 90 days if the state
+/// stayed as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Truth {
     pub day: i32,
     pub health: f64,
+    /// Leaving (trial non-conversion or the weekly hazard).
     pub churn_90d: f64,
+    /// An escalated ticket.
     pub escalation_90d: f64,
+    /// An expansion: a new module or a seat upgrade (at least 20 % more seats).
     pub expansion_90d: f64,
 }
 
