@@ -103,14 +103,15 @@ enum Command {
         /// Number of CSMs who own the accounts.
         #[arg(long, default_value_t = 8)]
         csms: usize,
-        /// Average subscriptions per account.
-        #[arg(long, default_value_t = 10.0)]
+        /// Average subscriptions per account: sets how often accounts buy seats (1.65 or less:
+        /// never; large values saturate near 5).
+        #[arg(long, default_value_t = simulate::DEFAULT_SUBSCRIPTIONS)]
         subscriptions_per_account: f64,
         /// Average usage rows per account.
-        #[arg(long, default_value_t = 50.0)]
+        #[arg(long, default_value_t = simulate::DEFAULT_USAGE_ROWS)]
         usage_per_account: f64,
         /// Average support tickets per account.
-        #[arg(long, default_value_t = 4.0)]
+        #[arg(long, default_value_t = simulate::DEFAULT_TICKETS)]
         tickets_per_account: f64,
         /// Overwrite a workspace that already holds data.
         #[arg(long)]

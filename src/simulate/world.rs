@@ -5,8 +5,17 @@
 //! expansion and downgrades, trial conversion and the weekly churn hazard. Onboarding
 //! friction in the first 90 days lowers health and raises early churn; annual contracts
 //! concentrate churn around renewal; growing companies (headcount growth, devices without
-//! seats) expand. Feature adoption follows correlated clusters. Noise stays in: the hazard
-//! also has an unobserved part no model can see.
+//! seats) buy seats. Noise stays in: the hazard also has an unobserved part no model can see.
+//!
+//! The product is four modules of ten features. An account starts with one or two and may
+//! adopt more (more likely when healthy and growing); it uses only its modules' features,
+//! so an adoption shows as the first usage of the module's features. Features differ in
+//! effect: recent use of a sticky feature (integrations, API, reporting, automation) lowers
+//! the hazard, recent errors on an error-prone feature raise it, the rest are neutral. These
+//! effects act on the hazard, not on health, so only per-feature usage and errors reveal
+//! them: the aggregates look alike. An expansion is a new module or an upgrade of at least
+//! 20 % more seats; both are rare enough (about one account in six per 90 days) for a
+//! model to tell who will expand.
 //!
 //! Point in time: a week is stepped in segments that end at each month-end and at the
 //! trial's end, so a snapshot or decision dated on a day sees exactly the rows dated on or
@@ -21,7 +30,8 @@ use crate::workspace::contract::values;
 pub struct Rates {
     pub usage_per_week: f64,
     pub tickets_per_week: f64,
-    pub expansions_per_week: f64,
+    /// Seat upgrades (expansions of at least 20 % more seats) per week at neutral state.
+    pub upgrades_per_week: f64,
     /// Configured usage and ticket volumes relative to the defaults. Each error and ticket
     /// wears health down by that much less, so a volume knob changes how many rows there
     /// are, not how accounts fare (at 360x the usage, errors alone used to sink health in a
@@ -30,14 +40,28 @@ pub struct Rates {
     pub ticket_volume: f64,
 }
 
-/// Features in four adoption clusters: a team using feature_3 tends to use feature_7 and feature_12.
-pub const CLUSTERS: [[u8; 10]; 4] = [
-    [3, 7, 12, 15, 21, 26, 30, 33, 38, 40],
+/// The product's modules, ten features each, core features first: an account uses the
+/// features of the modules it has adopted, so a team using feature_3 uses feature_12, not
+/// feature_1. The import contract has no module column; a module's adoption shows as the
+/// first usage of its features.
+pub const MODULES: [[u8; 10]; 4] = [
+    [3, 7, 12, 15, 21, 38, 26, 30, 33, 40],
     [1, 4, 9, 14, 18, 22, 27, 34, 37, 39],
-    [2, 5, 6, 10, 13, 19, 23, 28, 31, 35],
+    [2, 5, 6, 10, 13, 31, 19, 23, 28, 35],
     [8, 11, 16, 17, 20, 24, 25, 29, 32, 36],
 ];
-/// Beta features: newer ones in each cluster.
+/// Sticky features, one per module (by module): integrations (feature_7), API (feature_14),
+/// reporting (feature_10), workflow automation (feature_20). Work wired into them is costly
+/// to move, so their use in the recent weeks lowers the churn hazard. They are set up at some
+/// point (with the module or later) and are not used before.
+pub const STICKY: [u8; 4] = [7, 14, 10, 20];
+/// Error-prone features, one per module (by module): bulk import (feature_38), bulk edit
+/// (feature_22), sync (feature_31, a beta), export (feature_24), features of middling use
+/// (sixth in their modules). They fail several times as often, and their recent errors
+/// raise the churn hazard beyond the wear every error does to health. The other 32
+/// features are neutral.
+pub const ERROR_PRONE: [u8; 4] = [38, 22, 31, 24];
+/// Beta features: newer ones in each module.
 const BETA: [u8; 6] = [33, 37, 31, 36, 40, 39];
 
 pub const TIERS: [&str; 3] = values::PLAN_TIERS;
@@ -62,6 +86,8 @@ const ESCALATION_WEAR: f64 = 0.25;
 /// guarantees every per-account loop a bound whatever the knobs or draws.
 const DRAW_CAP: f64 = 64.0;
 const DRAW_CAP_MIN: u32 = 4;
+/// Weekly churn hazard of a neutral account, before its situation and product use.
+const HAZARD_SCALE: f64 = 0.0024;
 /// Weekly churn probability never exceeds this (even the unhappiest account may stay a while).
 const MAX_WEEKLY_HAZARD: f64 = 0.6;
 /// A share of sign-ups starts on a free trial of 14 to 30 days; at its end the account
@@ -74,6 +100,57 @@ const CONVERSION_HEALTH: f64 = 1.1;
 const PRECEDING_DAYS: i32 = 90;
 /// Weekly chance that a churned account comes back (once).
 const REACTIVATION_PER_WEEK: f64 = 0.006;
+/// Share of accounts that start with two modules; the others start with one.
+const TWO_MODULES_AT_START: f64 = 0.35;
+/// Weekly chance of adopting the next module at neutral health and no growth, and how health
+/// and company growth (per month) raise it.
+const MODULE_ADOPTION_PER_WEEK: f64 = 0.005;
+const MODULE_HEALTH: f64 = 0.5;
+const MODULE_GROWTH: f64 = 15.0;
+/// Usage share of a later module relative to the first (drawn per account and module).
+const MODULE_WEIGHT: (f64, f64) = (0.4, 0.9);
+/// Most features of one module a week's usage spreads over, by health: 2 to 8.
+const BREADTH_MIN: f64 = 2.0;
+const BREADTH_SPAN: f64 = 6.0;
+/// Feature choice in a module: the next preferred feature is taken with this chance (a
+/// truncated geometric preference); some uses go to any of the module's features.
+const PREFERENCE: f64 = 0.75;
+const EXPLORE: f64 = 0.08;
+/// Each account ranks a module's features by their place in `MODULES` plus a normal noise of
+/// this many places: teams share the core features and differ on the niche ones.
+const TASTE_NOISE: f64 = 2.5;
+/// A module's sticky feature is set up with the module with this chance; later each week
+/// with the second, a little more often when healthy.
+const STICKY_AT_ADOPTION: f64 = 0.3;
+const STICKY_SETUP_PER_WEEK: f64 = 0.012;
+const STICKY_SETUP_HEALTH: f64 = 0.3;
+/// Recent use (sticky rows, error-prone errors) decays by this factor each week: a memory of
+/// about seven weeks, so what counts is use in the last quarter.
+const RECENT_MEMORY: f64 = 0.85;
+/// Each sticky feature in steady use (its recent rows well above `STICKY_SCALE`) multiplies
+/// the weekly hazard by up to e^-STICKY_HAZARD.
+const STICKY_HAZARD: f64 = 2.0;
+const STICKY_SCALE: f64 = 0.5;
+/// Recent errors on error-prone features (in units of `FRUSTRATION_SCALE`) multiply it by up
+/// to e^FRUSTRATION_HAZARD.
+const FRUSTRATION_HAZARD: f64 = 3.0;
+const FRUSTRATION_SCALE: f64 = 2.0;
+/// Error-prone features fail this many times as often, times the account's own exposure (a
+/// log-normal of mean ~1: some setups trip the bugs far more), capped.
+const ERROR_PRONE_FACTOR: f64 = 4.0;
+const EXPOSURE_SD: f64 = 0.5;
+const EXPOSURE_MAX: f64 = 4.0;
+/// An upgrade adds at least this share of seats: the expansion the models predict. Seats stop
+/// growing at `SEAT_HEADROOM` times the company's devices.
+const MIN_SEAT_INCREASE: f64 = 0.2;
+const SEAT_HEADROOM: f64 = 1.5;
+/// How health, company growth (per month) and unlicensed devices (per seat, capped) raise the
+/// upgrade rate. Growth follows a random walk, so its effect is kept moderate: a strong one
+/// made most accounts upgrade every quarter.
+const UPGRADE_HEALTH: f64 = 0.5;
+const UPGRADE_GROWTH: f64 = 12.0;
+const UPGRADE_GAP: f64 = 0.5;
+const UPGRADE_GAP_MAX: f64 = 2.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sub {
@@ -132,12 +209,17 @@ pub struct Signals {
     pub active_users: i64,
 }
 
+/// The oracle at a month-end (`sim_truth`): chances over the next 90 days if the state
+/// stayed as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Truth {
     pub day: i32,
     pub health: f64,
+    /// Leaving (trial non-conversion or the weekly hazard).
     pub churn_90d: f64,
+    /// An escalated ticket.
     pub escalation_90d: f64,
+    /// An expansion: a new module or a seat upgrade (at least 20 % more seats).
     pub expansion_90d: f64,
 }
 
@@ -209,8 +291,22 @@ struct State {
     growth: f64,
     headcount: f64,
     devices_ratio: f64,
-    /// Preferred features, most preferred first.
-    taste: Vec<u8>,
+    /// Modules in the order the account takes them on; the first `modules` are adopted.
+    module_order: [usize; 4],
+    modules: usize,
+    /// Each module's share of usage, relative to the others (by module).
+    module_weight: [f64; 4],
+    /// The features of each module the account can use, most preferred first; a sticky
+    /// feature joins (at the front) once it is set up.
+    usable: [Vec<u8>; 4],
+    sticky_set_up: [bool; 4],
+    /// Recent rows on each module's sticky feature (decaying weekly), in rows at the default
+    /// usage volume.
+    sticky_use: [f64; 4],
+    /// Recent errors on error-prone features (decaying weekly), at the default usage volume.
+    frustration: f64,
+    /// How often this account's setup trips the error-prone features.
+    exposure: f64,
     /// Unobserved churn propensity (competitor offers, champion leaving...).
     hidden: f64,
     annual: bool,
@@ -270,12 +366,29 @@ impl State {
         self.headcount *= (1.0 + self.growth).powf(7.0 / 30.4);
         self.health = (self.health + 0.07 * (self.base - self.health) + 0.22 * rng.normal())
             .clamp(HEALTH_MIN, HEALTH_MAX);
+        for u in &mut self.sticky_use {
+            *u *= RECENT_MEMORY;
+        }
+        self.frustration *= RECENT_MEMORY;
+    }
+
+    /// How many sticky features are in steady recent use (0 to 4, saturating).
+    fn stickiness(&self) -> f64 {
+        self.sticky_use
+            .iter()
+            .map(|u| 1.0 - (-u / STICKY_SCALE).exp())
+            .sum()
+    }
+
+    /// How much recent errors on error-prone features weigh (0 to 1, saturating).
+    fn frustration_level(&self) -> f64 {
+        1.0 - (-self.frustration / FRUSTRATION_SCALE).exp()
     }
 
     /// Weekly churn probability, from state only (the oracle uses the same function).
     fn churn_hazard(&self, day: i32, seats: i64) -> f64 {
         let h = self.effective_health(day);
-        let mut rate = 0.0042 * (-1.05 * h + self.hidden - 6.0 * self.growth).exp();
+        let mut rate = HAZARD_SCALE * (-1.05 * h + self.hidden - 6.0 * self.growth).exp();
         if self.friction && self.onboarding(day) {
             rate *= 2.2;
         }
@@ -289,6 +402,9 @@ impl State {
         }
         // Small footprints leave more easily.
         rate *= 1.25 - 0.08 * (seats.max(1) as f64).ln().min(3.0);
+        // What the account does with the product: only per-feature usage and errors show it.
+        rate *= (FRUSTRATION_HAZARD * self.frustration_level() - STICKY_HAZARD * self.stickiness())
+            .exp();
         rate.min(MAX_WEEKLY_HAZARD)
     }
 
@@ -313,11 +429,115 @@ impl State {
         (0.02 + 0.3 * severe * (1.0 - sigmoid(h))).min(0.9)
     }
 
-    fn expansion_rate(&self, rates: &Rates, seats: i64) -> f64 {
+    /// Weekly rate of seat upgrades: growing companies with unlicensed devices buy seats.
+    fn upgrade_rate(&self, rates: &Rates, seats: i64) -> f64 {
         let devices = self.headcount * self.devices_ratio;
+        if seats as f64 >= SEAT_HEADROOM * devices {
+            return 0.0;
+        }
         let gap = (devices - seats as f64).max(0.0) / seats.max(1) as f64;
-        rates.expansions_per_week
-            * (0.55 * self.health + 22.0 * self.growth + 0.6 * gap.min(3.0) - 0.2).exp()
+        rates.upgrades_per_week
+            * (UPGRADE_HEALTH * self.health
+                + UPGRADE_GROWTH * self.growth
+                + UPGRADE_GAP * gap.min(UPGRADE_GAP_MAX))
+            .exp()
+    }
+
+    /// Weekly rate of adopting the next module on `day`: none while onboarding or once the
+    /// account has them all.
+    fn module_rate(&self, day: i32) -> f64 {
+        if self.modules == MODULES.len() || self.onboarding(day) {
+            return 0.0;
+        }
+        MODULE_ADOPTION_PER_WEEK * (MODULE_HEALTH * self.health + MODULE_GROWTH * self.growth).exp()
+    }
+
+    fn adopted(&self) -> &[usize] {
+        &self.module_order[..self.modules]
+    }
+
+    /// Take on the next module (its sticky feature may come with it); returns it.
+    fn add_module(&mut self, rng: &mut SimRng) -> usize {
+        let m = self.module_order[self.modules];
+        self.modules += 1;
+        if rng.chance(STICKY_AT_ADOPTION) {
+            self.set_up_sticky(m);
+        }
+        m
+    }
+
+    fn set_up_sticky(&mut self, m: usize) {
+        self.sticky_set_up[m] = true;
+        self.usable[m].insert(0, STICKY[m]);
+    }
+
+    /// The feature of one use: a module by its share, then a feature among the `breadth` the
+    /// account prefers there (or, sometimes, any of the module's).
+    fn pick_feature(&self, rng: &mut SimRng, breadth: usize) -> u8 {
+        let mut weights = [0.0; 4];
+        for (w, &m) in weights.iter_mut().zip(self.adopted()) {
+            *w = self.module_weight[m];
+        }
+        let m = self.module_order[rng.weighted(&weights[..self.modules])];
+        let usable = &self.usable[m];
+        if rng.chance(EXPLORE) {
+            return *rng.pick(usable);
+        }
+        let last = breadth.min(usable.len()) - 1;
+        let mut k = 0;
+        while k < last && rng.chance(PREFERENCE) {
+            k += 1;
+        }
+        usable[k]
+    }
+
+    /// One usage row of `feature` on `day`; its errors wear health down, and the recent use of
+    /// sticky and error-prone features is counted for the hazard.
+    #[allow(clippy::too_many_arguments)]
+    fn use_feature(
+        &mut self,
+        rng: &mut SimRng,
+        life: &mut Life,
+        sub_seq: u32,
+        day: i32,
+        feature: u8,
+        h: f64,
+        rates: &Rates,
+    ) {
+        let count = (1 + rng.poisson(2.0 + 10.0 * sigmoid(h))).min(26) as i64;
+        let duration =
+            (count as f64 * rng.uniform(40.0, 420.0) * (0.5 + sigmoid(h))).round() as i64;
+        let prone = ERROR_PRONE.contains(&feature);
+        let err_rate = (0.05
+            + 0.5 * (1.0 - sigmoid(h))
+            + if self.friction && self.onboarding(day) {
+                0.5
+            } else {
+                0.0
+            })
+            * if prone {
+                ERROR_PRONE_FACTOR * self.exposure
+            } else {
+                1.0
+            };
+        // A use fails at most once per action.
+        let errors = (rng.poisson(err_rate * (count as f64).sqrt()) as i64).min(count);
+        life.usage.push(Usage {
+            sub_seq,
+            day,
+            feature,
+            count,
+            duration,
+            errors,
+            beta: BETA.contains(&feature),
+        });
+        self.wear(ERROR_WEAR * errors as f64, rates.usage_volume);
+        if let Some(m) = STICKY.iter().position(|&f| f == feature) {
+            self.sticky_use[m] += 1.0 / rates.usage_volume;
+        }
+        if prone {
+            self.frustration += errors as f64 / rates.usage_volume;
+        }
     }
 
     fn open(&mut self, life: &mut Life, day: i32, seats: i64, kind: Kind) {
@@ -369,17 +589,29 @@ fn begin(rng: &mut SimRng, signup: i32) -> (State, Life) {
         _ => rng.int(20, 160),
     };
     let headcount = seats0 as f64 * rng.uniform(1.1, 3.5);
-    let mut taste: Vec<u8> = Vec::with_capacity(40);
+    // Modules: the first follows the industry; the order of the others is the account's own.
     let primary = (industry + rng.int(0, 2) as usize) % 4;
     let secondary = (primary + 1 + rng.int(0, 3) as usize) % 4;
-    for c in [primary, secondary] {
-        let mut f = CLUSTERS[c].to_vec();
-        rng.shuffle(&mut f);
-        taste.extend(f);
-    }
-    let mut rest: Vec<u8> = (1..=40).filter(|f| !taste.contains(f)).collect();
+    let mut rest: Vec<usize> = (0..4).filter(|&m| m != primary && m != secondary).collect();
     rng.shuffle(&mut rest);
-    taste.extend(rest);
+    let module_order = [primary, secondary, rest[0], rest[1]];
+    let mut module_weight = [1.0; 4];
+    for &m in &module_order[1..] {
+        module_weight[m] = rng.uniform(MODULE_WEIGHT.0, MODULE_WEIGHT.1);
+    }
+    let usable = std::array::from_fn(|m| {
+        let mut ranked: Vec<(f64, u8)> = MODULES[m]
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, f)| f != STICKY[m])
+            .map(|(place, f)| (place as f64 + TASTE_NOISE * rng.normal(), f))
+            .collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ranked.into_iter().map(|(_, f)| f).collect()
+    });
+    let exposure = (EXPOSURE_SD * rng.normal() - EXPOSURE_SD * EXPOSURE_SD / 2.0)
+        .exp()
+        .min(EXPOSURE_MAX);
     let annual = rng.chance(0.4);
     let mut st = State {
         signup,
@@ -390,7 +622,14 @@ fn begin(rng: &mut SimRng, signup: i32) -> (State, Life) {
         growth,
         headcount,
         devices_ratio: rng.uniform(0.9, 1.6),
-        taste,
+        module_order,
+        modules: 0,
+        module_weight,
+        usable,
+        sticky_set_up: [false; 4],
+        sticky_use: [0.0; 4],
+        frustration: 0.0,
+        exposure,
         hidden: 0.45 * rng.normal(),
         annual,
         auto_renew: rng.chance(if annual { 0.6 } else { 0.8 }),
@@ -424,12 +663,42 @@ fn begin(rng: &mut SimRng, signup: i32) -> (State, Life) {
     } else {
         st.open_plan(rng, &mut life, signup);
     }
+    let starting = if rng.chance(TWO_MODULES_AT_START) {
+        2
+    } else {
+        1
+    };
+    for _ in 0..starting {
+        st.add_module(rng);
+    }
     (st, life)
+}
+
+/// The first use of module `m` on `day`, the day the account takes it on: its adoption is
+/// dated in the data, not left to the next random use.
+fn first_use(
+    rng: &mut SimRng,
+    st: &mut State,
+    life: &mut Life,
+    m: usize,
+    day: i32,
+    h: f64,
+    rates: &Rates,
+) {
+    let subs: Vec<u32> = life.active_subs().map(|s| s.seq).collect();
+    let sub = *rng.pick(&subs);
+    let feature = st.usable[m][0];
+    st.use_feature(rng, life, sub, day, feature, h, rates);
 }
 
 /// Simulate one account from `signup` to `as_of` (day numbers).
 pub fn live(rng: &mut SimRng, signup: i32, as_of: i32, month_ends: &[i32], rates: &Rates) -> Life {
     let (mut st, mut life) = begin(rng, signup);
+    let h = st.effective_health(signup);
+    for k in 0..st.modules {
+        let m = st.module_order[k];
+        first_use(rng, &mut st, &mut life, m, signup, h, rates);
+    }
     let mut next_month = month_ends.partition_point(|&m| m < signup);
     let mut day = signup;
     // Bounded: one pass per week of history, at most three segments a week.
@@ -501,7 +770,32 @@ fn step(
         }
         return;
     }
+    adopt(rng, st, life, from, h, span, rates);
     change_plan(rng, st, life, from, to, h, span, rates);
+}
+
+/// Product adoption from `from` on (paid accounts that stay): the next module, and sticky
+/// features set up in the modules the account has.
+fn adopt(
+    rng: &mut SimRng,
+    st: &mut State,
+    life: &mut Life,
+    from: i32,
+    h: f64,
+    span: f64,
+    rates: &Rates,
+) {
+    if rng.chance(1.0 - (-st.module_rate(from) * span).exp()) {
+        let m = st.add_module(rng);
+        first_use(rng, st, life, m, from, h, rates);
+    }
+    let setup = STICKY_SETUP_PER_WEEK * (STICKY_SETUP_HEALTH * h).exp() * span;
+    for k in 0..st.modules {
+        let m = st.module_order[k];
+        if !st.sticky_set_up[m] && rng.chance(setup) {
+            st.set_up_sticky(m);
+        }
+    }
 }
 
 /// Whether the account leaves between `from` and `to`, and on which day (after its latest
@@ -527,7 +821,8 @@ fn day_in(rng: &mut SimRng, from: i32, to: i32) -> i32 {
     from + rng.int(0, (to - from + 1) as i64) as i32
 }
 
-/// Usage rows on `from..=to`: volume, duration, breadth and errors follow health.
+/// Usage rows on `from..=to`: volume, duration, breadth and errors follow health; the
+/// features are those of the account's modules.
 fn use_product(
     rng: &mut SimRng,
     st: &mut State,
@@ -541,36 +836,13 @@ fn use_product(
     let seats = life.seats();
     let mean = rates.usage_per_week * span * (seats as f64).powf(0.15) * (0.6 * h).exp();
     let n = rng.poisson(mean).min(draw_cap(rates.usage_per_week, span));
-    let breadth = (2.0 + 10.0 * sigmoid(h - 0.3)).round() as usize;
+    let breadth = (BREADTH_MIN + BREADTH_SPAN * sigmoid(h - 0.3)).round() as usize;
     let actives: Vec<u32> = life.active_subs().map(|s| s.seq).collect();
-    let err_rate = 0.05
-        + 0.5 * (1.0 - sigmoid(h))
-        + if st.friction && st.onboarding(from) {
-            0.5
-        } else {
-            0.0
-        };
     for _ in 0..n {
-        let mut r = rng.poisson(0.9 * breadth as f64) as usize % breadth;
-        if rng.chance(0.08) {
-            r = rng.int(0, 40) as usize;
-        }
-        let feature = st.taste[r.min(39)];
-        let count = (1 + rng.poisson(2.0 + 10.0 * sigmoid(h))).min(26) as i64;
-        let duration =
-            (count as f64 * rng.uniform(40.0, 420.0) * (0.5 + sigmoid(h))).round() as i64;
-        let errors = rng.poisson(err_rate * (count as f64).sqrt()) as i64;
-        life.usage.push(Usage {
-            sub_seq: *rng.pick(&actives),
-            day: day_in(rng, from, to),
-            feature,
-            count,
-            duration,
-            errors,
-            beta: BETA.contains(&feature),
-        });
-        // Errors wear health down a little.
-        st.wear(ERROR_WEAR * errors as f64, rates.usage_volume);
+        let feature = st.pick_feature(rng, breadth);
+        let sub = *rng.pick(&actives);
+        let day = day_in(rng, from, to);
+        st.use_feature(rng, life, sub, day, feature, h, rates);
     }
 }
 
@@ -630,7 +902,7 @@ fn file_tickets(
     }
 }
 
-/// Expansion and downgrade on `from..=to` (paid accounts that stay).
+/// Seat upgrade and downgrade on `from..=to` (paid accounts that stay).
 #[allow(clippy::too_many_arguments)]
 fn change_plan(
     rng: &mut SimRng,
@@ -643,14 +915,15 @@ fn change_plan(
     rates: &Rates,
 ) {
     let seats = life.seats();
-    // Expansion: growing companies with unlicensed devices buy more.
-    if rng.chance(1.0 - (-st.expansion_rate(rates, seats) * span).exp()) {
+    // Upgrade: growing companies with unlicensed devices buy seats, a fifth more at least.
+    if rng.chance(1.0 - (-st.upgrade_rate(rates, seats) * span).exp()) {
         if rng.chance(0.15) && st.tier < 2 {
             st.tier += 1;
         }
         let devices = st.headcount * st.devices_ratio;
         let gap = (devices - seats as f64).max(1.0);
-        let add = ((gap * rng.uniform(0.1, 0.5)).round() as i64).clamp(1, 200);
+        let least = (MIN_SEAT_INCREASE * seats as f64).ceil() as i64;
+        let add = ((gap * rng.uniform(0.3, 0.8)).round() as i64).clamp(least, least.max(200));
         st.open(life, from, add, Kind::Upgrade);
         st.last_upgrade = from;
     }
@@ -698,6 +971,9 @@ fn maybe_reactivate(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32,
     st.active = true;
     st.health = (st.base + 0.5).clamp(HEALTH_MIN, HEALTH_MAX);
     st.hidden -= 0.3;
+    // It comes back to its modules, with no recent use of them.
+    st.sticky_use = [0.0; 4];
+    st.frustration = 0.0;
     st.seats0 = rng.int(1, 20);
     st.contract_start = day;
     st.open(life, day, st.seats0, Kind::New);
@@ -719,12 +995,15 @@ fn snapshot(rng: &mut SimRng, st: &State, life: &mut Life, day: i32, rates: &Rat
 }
 
 /// The true 90-day outlook at `day` if the state stayed as it is: churn (through trial
-/// non-conversion and the weekly hazard), an escalated ticket, an expansion.
+/// non-conversion and the weekly hazard), an escalated ticket, an expansion (a new module or a
+/// seat upgrade, in a week the paid account is still there).
 fn truth(st: &State, day: i32, seats: i64, rates: &Rates) -> Truth {
     const WEEKS: i32 = 13;
     let mut survive = 1.0;
-    let mut paid_weeks = 0.0;
     let mut converts = 1.0;
+    let mut expands = 0.0;
+    let mut not_yet = 1.0;
+    let upgrade_rate = st.upgrade_rate(rates, seats);
     for k in 0..WEEKS {
         let d = day + WEEK * k;
         match st.trial_until {
@@ -734,8 +1013,11 @@ fn truth(st: &State, day: i32, seats: i64, rates: &Rates) -> Truth {
                 }
             }
             _ => {
+                // A week's churn is drawn before its expansion.
                 survive *= 1.0 - st.churn_hazard(d, seats);
-                paid_weeks += 1.0;
+                let weekly_expansion = 1.0 - (-(upgrade_rate + st.module_rate(d))).exp();
+                expands += converts * survive * not_yet * weekly_expansion;
+                not_yet *= 1.0 - weekly_expansion;
             }
         }
     }
@@ -748,7 +1030,7 @@ fn truth(st: &State, day: i32, seats: i64, rates: &Rates) -> Truth {
         health: (st.health * 1000.0).round() / 1000.0,
         churn_90d: 1.0 - converts * survive,
         escalation_90d: 1.0 - (-tickets_90d * esc).exp(),
-        expansion_90d: converts * (1.0 - (-paid_weeks * st.expansion_rate(rates, seats)).exp()),
+        expansion_90d: expands,
     }
 }
 
@@ -804,4 +1086,23 @@ fn churn(rng: &mut SimRng, st: &mut State, life: &mut Life, day: i32) {
     }
     st.active = false;
     st.trial_until = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_split_the_features_and_each_has_one_sticky_and_one_error_prone() {
+        let mut all: Vec<u8> = MODULES.iter().flatten().copied().collect();
+        all.sort();
+        assert_eq!(all, (1..=40).collect::<Vec<u8>>());
+        for m in 0..MODULES.len() {
+            assert!(MODULES[m].contains(&STICKY[m]), "module {m}");
+            assert!(MODULES[m].contains(&ERROR_PRONE[m]), "module {m}");
+            assert!(!ERROR_PRONE.contains(&STICKY[m]));
+            // Sticky features are established ones, not betas.
+            assert!(!BETA.contains(&STICKY[m]));
+        }
+    }
 }
