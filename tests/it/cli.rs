@@ -9,13 +9,17 @@ fn help_on_every_subcommand() {
     let top = cge(&ws, &["--help"]);
     assert!(top.status.success());
     let text = stdout(&top);
-    for sub in ["import", "info", "simulate"] {
+    for sub in ["import", "info", "simulate", "features", "run"] {
         assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
         let out = cge(&ws, &[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help");
         assert!(stdout(&out).contains("Usage: cge"), "{}", stdout(&out));
     }
     assert!(stdout(&cge(&ws, &["import", "--help"])).contains("--replace"));
+    let run = stdout(&cge(&ws, &["run", "--help"]));
+    for flag in ["--as-of", "--horizon", "--snapshots", "--label", "--json"] {
+        assert!(run.contains(flag), "{flag} missing from run --help:\n{run}");
+    }
     let v = cge(&ws, &["--version"]);
     assert_eq!(
         stdout(&v).trim(),
