@@ -1,3 +1,4 @@
 //! Churn, cross-sell and escalation models and how they are evaluated.
 
+pub mod forest;
 pub mod metrics;
