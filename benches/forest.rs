@@ -199,7 +199,7 @@ fn leaf_fractions(
 ) -> HashMap<usize, f64> {
     let mut sums: HashMap<usize, (f64, f64)> = HashMap::new();
     for (i, row) in x.rows().into_iter().enumerate() {
-        let leaf = route(tree.root_node(), row.as_slice().unwrap());
+        let leaf = route(tree.root_node(), row);
         let e = sums.entry(address(leaf)).or_default();
         e.0 += f64::from(w[i]);
         if y[i] {
@@ -213,7 +213,10 @@ fn address(node: &TreeNode<f64, bool>) -> usize {
     node as *const TreeNode<f64, bool> as usize
 }
 
-fn route<'a>(mut node: &'a TreeNode<f64, bool>, row: &[f64]) -> &'a TreeNode<f64, bool> {
+fn route<'a>(
+    mut node: &'a TreeNode<f64, bool>,
+    row: ndarray::ArrayView1<f64>,
+) -> &'a TreeNode<f64, bool> {
     // linfa-trees predicts with `<` (and fits with `<=`); follow its prediction.
     while !node.is_leaf() {
         let (f, v, _) = node.split();
@@ -279,7 +282,7 @@ fn linfa(n: usize, p: usize, trees: usize, subset: bool) {
         let x = xte.select(Axis(1), cols);
         let labels: Array1<bool> = tree.predict(&x);
         for (i, row) in x.rows().into_iter().enumerate() {
-            probs[i] += leaves[&address(route(tree.root_node(), row.as_slice().unwrap()))];
+            probs[i] += leaves[&address(route(tree.root_node(), row))];
             votes[i] += f64::from(u8::from(labels[i]));
         }
     }
