@@ -165,7 +165,27 @@ fn ours(n: usize, p: usize) {
     let (train, test) = datasets(n, p);
     let positives = train.y.iter().filter(|&&l| l).count();
     let (rss_before, _) = memory_mb();
-    let params = RandomForest::params().class_weight(ClassWeight::Balanced);
+    let mut params = RandomForest::params().class_weight(ClassWeight::Balanced);
+    // Overrides for sweeps: CGE_FOREST_DEPTH, _LEAF, _SAMPLES, _BINS, _SEED, _TREES.
+    let var = |name: &str| std::env::var(format!("CGE_FOREST_{name}")).ok();
+    if let Some(v) = var("DEPTH") {
+        params.max_depth = v.parse().unwrap();
+    }
+    if let Some(v) = var("LEAF") {
+        params.min_samples_leaf = v.parse().unwrap();
+    }
+    if let Some(v) = var("SAMPLES") {
+        params.max_samples = v.parse().unwrap();
+    }
+    if let Some(v) = var("BINS") {
+        params.max_bins = v.parse().unwrap();
+    }
+    if let Some(v) = var("SEED") {
+        params.seed = v.parse().unwrap();
+    }
+    if let Some(v) = var("TREES") {
+        params.n_trees = v.parse().unwrap();
+    }
     let (t, c) = (Instant::now(), cpu_s());
     let forest = params.fit_arrays(train.x.view(), &train.y, None).unwrap();
     let (fit, fit_cpu) = (t.elapsed().as_secs_f64(), cpu_s() - c);
@@ -173,14 +193,22 @@ fn ours(n: usize, p: usize) {
     let (t, c) = (Instant::now(), cpu_s());
     let probs = forest.predict_proba(test.x.view());
     let (predict, predict_cpu) = (t.elapsed().as_secs_f64(), cpu_s() - c);
+    // Saved for benches/forest_sklearn.py to score both models with one implementation.
+    let path = data_dir().join(format!("forest-{n}-{p}-ours.txt"));
+    let text: String = probs.iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(path, text).unwrap();
     let imp = forest.feature_importance();
     let mut top: Vec<usize> = (0..p).collect();
     top.sort_by(|&a, &b| imp[b].total_cmp(&imp[a]));
     println!(
-        "ours   {n:>7}×{p:<3} ({positives} pos)  fit {fit:6.2} s (cpu {fit_cpu:.1} s)  \
+        "ours   {n:>7}×{p:<3} ({positives} pos) depth {} leaf {} samples {} bins {}  fit {fit:6.2} s (cpu {fit_cpu:.1} s)  \
          predict {TEST_ROWS} {predict:5.2} s (cpu {predict_cpu:.1} s)  \
          PR-AUC {:.4}  ROC-AUC {:.4}  (oracle PR-AUC {:.4})  nodes {}  \
          RSS before fit {rss_before:.0} MB, peak {peak_fit:.0} MB  top features {:?}",
+        params.max_depth,
+        params.min_samples_leaf,
+        params.max_samples,
+        params.max_bins,
         pr_auc(&probs, &test.y).unwrap(),
         roc_auc(&probs, &test.y).unwrap(),
         pr_auc(&test.logit, &test.y).unwrap(),
@@ -236,7 +264,10 @@ fn linfa(n: usize, p: usize, trees: usize, subset: bool) {
     let impute = |x: &Array2<f64>| x.mapv(|v| if v.is_nan() { 0.0 } else { v });
     let (xtr, xte) = (impute(&train.x), impute(&test.x));
     let pos = train.y.iter().filter(|&&l| l).count() as f64;
-    let (wp, wn) = (n as f64 / 2.0 / pos, n as f64 / 2.0 / (n as f64 - pos));
+    // Balancing weights as integers: linfa-trees sums class weights in f32 and, with fractional
+    // weights on 100k rows, rounding drives a node's total to 0 and trips its assertion
+    // `n_samples > 0.0`.
+    let (wp, wn) = (((n as f64 - pos) / pos).round(), 1.0);
     let mtry = (p as f64).sqrt().round() as usize;
     let (t, c) = (Instant::now(), cpu_s());
     let fitted: Vec<BaggedTree> = std::thread::scope(|s| {

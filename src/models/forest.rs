@@ -28,13 +28,17 @@ const BIN_SAMPLE: usize = 200_000;
 const PREFETCH_ROWS: usize = 16;
 /// Rows run through the trees together when predicting (256 rows × 100 features = 200 kB).
 const PREDICT_BLOCK: usize = 256;
+/// Nodes with at least this many rows find their touched bins by scanning all 256.
+const DENSE_ROWS: usize = 512;
+/// Size of the compact copy a small node's subtree is grown from: a quarter of a 1 MB L2.
+const LOCAL_BYTES: usize = 256 * 1024;
 
 /// Features tried at each node.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MaxFeatures {
-    /// `round(sqrt(p))`, the usual classification default.
+    /// `floor(sqrt(p))`, the usual classification default (as scikit-learn).
     Sqrt,
-    /// `round(log2(p))`.
+    /// `floor(log2(p))`.
     Log2,
     /// Every feature (plain bagging).
     All,
@@ -47,8 +51,8 @@ pub enum MaxFeatures {
 impl MaxFeatures {
     fn resolve(self, p: usize) -> usize {
         let k = match self {
-            MaxFeatures::Sqrt => (p as f64).sqrt().round() as usize,
-            MaxFeatures::Log2 => (p as f64).log2().round() as usize,
+            MaxFeatures::Sqrt => (p as f64).sqrt() as usize,
+            MaxFeatures::Log2 => (p as f64).log2() as usize,
             MaxFeatures::All => p,
             MaxFeatures::Count(k) => k,
             MaxFeatures::Fraction(f) => (f * p as f64).round() as usize,
@@ -102,8 +106,8 @@ impl Default for ForestParams {
         Self {
             n_trees: 100,
             max_features: MaxFeatures::Sqrt,
-            max_depth: 14,
-            min_samples_leaf: 10,
+            max_depth: 20,
+            min_samples_leaf: 40,
             max_bins: 255,
             criterion: Criterion::Gini,
             class_weight: ClassWeight::None,
@@ -195,6 +199,16 @@ impl ForestParams {
         y: &[bool],
         sample_weight: Option<&[f64]>,
     ) -> Result<RandomForest, ForestError> {
+        self.fit_local(x, y, sample_weight, LOCAL_BYTES)
+    }
+
+    fn fit_local(
+        &self,
+        x: ArrayView2<f64>,
+        y: &[bool],
+        sample_weight: Option<&[f64]>,
+        local_bytes: usize,
+    ) -> Result<RandomForest, ForestError> {
         self.validate()?;
         let (n, p) = x.dim();
         if n == 0 || p == 0 {
@@ -261,6 +275,7 @@ impl ForestParams {
             class_weight: [cw_neg, cw_pos],
             prior,
             mtry: self.max_features.resolve(p),
+            local_rows: local_bytes / p,
             params: self,
         };
         let mtry = grower.mtry;
@@ -275,7 +290,7 @@ impl ForestParams {
             run_indexed(
                 self.n_trees,
                 threads,
-                || Scratch::<u64>::new(n, p, mtry),
+                || Scratch::<[u64; 2]>::new(n, p, mtry),
                 |t, s| grower.grow(t, s),
             )
         };
@@ -492,43 +507,41 @@ impl Tree {
     }
 }
 
-/// A node's (or bin's) totals in floating point: weight, positive weight, rows drawn.
+/// A node's (or bin's) totals in floating point: weight, positive weight, distinct rows.
 type Cell = [f64; 3];
 
 /// What each in-bag row adds to a histogram bin. Without sample weights a row's weight is its
-/// bootstrap count times its class weight, so counts per class in one packed integer say it
-/// all: one exact integer add per row and feature instead of three float adds.
-trait Payload: Copy + Default + Send {
+/// bootstrap count times its class weight, so integer counts say it all: exact integer adds
+/// per row and feature instead of three float adds.
+trait Payload: Copy + Default + PartialEq + Send {
     fn add(&mut self, other: Self);
     fn sub(self, other: Self) -> Self;
-    /// Weight, positive weight and rows drawn, given the class weights (negative, positive).
+    /// Weight, positive weight and distinct rows, given the class weights (negative, positive).
     fn cell(self, class_weight: [f64; 2]) -> Cell;
     fn row(count: u32, positive: bool, base_weight: f64) -> Self;
 }
 
-/// Bootstrap counts of negatives (low half) and positives (high half). Neither half can carry
-/// into the other: a half never exceeds the number of draws, which is below 2³².
-impl Payload for u64 {
+/// Bootstrap draws of negatives (low half of the first word) and of positives (high half), and
+/// distinct rows. The halves cannot carry into each other: neither exceeds the draws, < 2³².
+impl Payload for [u64; 2] {
     #[inline(always)]
     fn add(&mut self, other: Self) {
-        *self += other;
+        self[0] += other[0];
+        self[1] += other[1];
     }
     #[inline(always)]
     fn sub(self, other: Self) -> Self {
-        self - other
+        [self[0] - other[0], self[1] - other[1]]
     }
     #[inline(always)]
     fn cell(self, [neg, pos]: [f64; 2]) -> Cell {
-        let (n0, n1) = ((self & 0xffff_ffff) as f64, (self >> 32) as f64);
+        let (n0, n1) = ((self[0] & 0xffff_ffff) as f64, (self[0] >> 32) as f64);
         let wp = pos * n1;
-        [neg * n0 + wp, wp, n0 + n1]
+        [neg * n0 + wp, wp, self[1] as f64]
     }
     fn row(count: u32, positive: bool, _: f64) -> Self {
-        if positive {
-            u64::from(count) << 32
-        } else {
-            u64::from(count)
-        }
+        let shift = if positive { 32 } else { 0 };
+        [u64::from(count) << shift, 1]
     }
 }
 
@@ -550,7 +563,7 @@ impl Payload for Cell {
     }
     fn row(count: u32, positive: bool, base_weight: f64) -> Self {
         let w = f64::from(count) * base_weight;
-        [w, if positive { w } else { 0.0 }, f64::from(count)]
+        [w, if positive { w } else { 0.0 }, 1.0]
     }
 }
 
@@ -569,6 +582,39 @@ fn prefetch_row(binned: &[u8], at: usize, p: usize) {
     let _ = (binned, at, p);
 }
 
+/// Adds each row's payload to its bin of each feature in `feats`, keeps the bins in
+/// `node_bins` (row by row) for the partition, and with `MARK` sets the touched bits.
+#[inline(always)]
+fn fill_histograms<P: Payload, const MARK: bool>(
+    binned: &[u8],
+    p: usize,
+    feats: &[u32],
+    (idx, payloads): (&[u32], &[P]),
+    hist: &mut [[P; HIST]],
+    touched: &mut [[u64; 4]],
+    node_bins: &mut [u8],
+) {
+    let width = feats.len();
+    for (k, (out, (&r, &payload))) in node_bins
+        .chunks_exact_mut(width)
+        .zip(idx.iter().zip(payloads))
+        .enumerate()
+    {
+        if let Some(&ahead) = idx.get(k + PREFETCH_ROWS) {
+            prefetch_row(binned, ahead as usize * p, p);
+        }
+        let row = &binned[r as usize * p..(r as usize + 1) * p];
+        for (slot, &f) in feats.iter().enumerate() {
+            let b = row[f as usize];
+            out[slot] = b;
+            hist[slot][b as usize].add(payload);
+            if MARK {
+                touched[slot][usize::from(b >> 6)] |= 1 << (b & 63);
+            }
+        }
+    }
+}
+
 /// Per-thread buffers, reused from tree to tree.
 struct Scratch<P> {
     counts: Vec<u32>,
@@ -583,6 +629,8 @@ struct Scratch<P> {
     /// The node's bins of the features tried, row by row: the partition reads its feature
     /// here instead of missing the cache once per row in the binned matrix.
     node_bins: Vec<u8>,
+    /// Compact copy of a small node's rows (see `Grower::grow_nodes`).
+    local: Vec<u8>,
     features: Vec<u32>,
 }
 
@@ -597,6 +645,7 @@ impl<P: Payload> Scratch<P> {
             hist: vec![[P::default(); HIST]; mtry],
             touched: vec![[0; 4]; mtry],
             node_bins: vec![0; n * mtry],
+            local: Vec::new(),
             features: (0..p as u32).collect(),
         }
     }
@@ -613,6 +662,8 @@ struct Grower<'a> {
     class_weight: [f64; 2],
     prior: f64,
     mtry: usize,
+    /// Nodes with at most this many rows are grown from a compact copy of their rows.
+    local_rows: usize,
     params: &'a ForestParams,
 }
 
@@ -626,6 +677,14 @@ struct Split<P> {
     bin: u8,
     missing_left: bool,
     left: P,
+}
+
+/// A tree while it grows.
+struct Building {
+    nodes: Vec<Node>,
+    values: Vec<f64>,
+    depth: usize,
+    importance: Vec<f64>,
 }
 
 struct Pending<P> {
@@ -684,7 +743,7 @@ impl Grower<'_> {
                 s.rows.push(row);
             }
         }
-        let mut importance = vec![0.0; self.p];
+        let importance = vec![0.0; self.p];
         if s.idx.is_empty() {
             let tree = Tree {
                 nodes: vec![Node::leaf(0)],
@@ -694,35 +753,90 @@ impl Grower<'_> {
             return (tree, importance);
         }
 
-        let (mut nodes, mut values, mut depth) = (vec![Node::leaf(0)], vec![0.0], 0);
-        let mut stack = vec![Pending {
+        let mut tree = Building {
+            nodes: vec![Node::leaf(0)],
+            values: vec![0.0],
+            depth: 0,
+            importance,
+        };
+        let root = Pending {
             node: 0,
             start: 0,
             end: s.idx.len(),
             depth: 0,
             total,
-        }];
+        };
+        self.grow_nodes(s, &mut rng, self.binned, false, root, &mut tree);
+        let Building {
+            nodes,
+            values,
+            depth,
+            importance,
+        } = tree;
+        (
+            Tree {
+                nodes,
+                values,
+                depth,
+            },
+            importance,
+        )
+    }
+
+    /// Grows the subtree under `first` depth-first. Rows are read from `binned` through
+    /// `s.idx`; outside a local copy, a node small enough to fit in L2 has its rows copied into
+    /// `s.local` and its whole subtree grown from there, since below that size the rows are
+    /// scattered over the full matrix and every level would fetch them from memory again. The
+    /// copy changes where bins are read, not the order of random draws: the tree is the same.
+    fn grow_nodes<P: Payload>(
+        &self,
+        s: &mut Scratch<P>,
+        rng: &mut ChaCha8Rng,
+        binned: &[u8],
+        local: bool,
+        first: Pending<P>,
+        tree: &mut Building,
+    ) {
+        let params = self.params;
         let msl = params.min_samples_leaf as f64;
+        let mut stack = vec![first];
         while let Some(job) = stack.pop() {
             let tot = job.total.cell(self.class_weight);
-            values[job.node] = (tot[1] / tot[0]).clamp(0.0, 1.0);
+            tree.values[job.node] = (tot[1] / tot[0]).clamp(0.0, 1.0);
             let pure = tot[1] <= 0.0 || tot[1] >= tot[0];
-            let split = if pure || job.depth >= params.max_depth || tot[2] < 2.0 * msl {
-                None
-            } else {
-                self.best_split(s, &mut rng, job.start, job.end, job.total)
-            };
-            let Some(split) = split else {
-                depth = depth.max(job.depth);
+            if pure || job.depth >= params.max_depth || tot[2] < 2.0 * msl {
+                tree.depth = tree.depth.max(job.depth);
+                continue;
+            }
+            let rows = job.end - job.start;
+            if !local && rows <= self.local_rows {
+                let p = self.p;
+                let mut copy = std::mem::take(&mut s.local);
+                copy.clear();
+                for (k, r) in s.idx[job.start..job.end].iter_mut().enumerate() {
+                    let at = *r as usize * p;
+                    copy.extend_from_slice(&binned[at..at + p]);
+                    *r = k as u32;
+                }
+                self.grow_nodes(s, rng, &copy, true, job, tree);
+                s.local = copy;
+                continue;
+            }
+            let Some(split) = self.best_split(s, rng, binned, job.start, job.end, job.total) else {
+                tree.depth = tree.depth.max(job.depth);
                 continue;
             };
-            importance[split.feature] += split.gain;
+            tree.importance[split.feature] += split.gain;
             let mid = self.partition(s, job.start, job.end, &split);
-            let left = nodes.len();
-            nodes.extend([Node::leaf(left), Node::leaf(left + 1)]);
-            values.extend([0.0, 0.0]);
+            debug_assert_eq!(
+                (mid - job.start) as f64,
+                split.left.cell(self.class_weight)[2]
+            );
+            let left = tree.nodes.len();
+            tree.nodes.extend([Node::leaf(left), Node::leaf(left + 1)]);
+            tree.values.extend([0.0, 0.0]);
             let edges = &self.edges[split.feature];
-            nodes[job.node] = Node {
+            tree.nodes[job.node] = Node {
                 threshold: edges
                     .get(split.bin as usize)
                     .copied()
@@ -747,22 +861,17 @@ impl Grower<'_> {
                 total: split.left,
             });
         }
-        (
-            Tree {
-                nodes,
-                values,
-                depth,
-            },
-            importance,
-        )
     }
 
-    /// Best split over a random subset of `mtry` features; when none of them can split the
-    /// node, further features are drawn until one can or all were tried (as scikit-learn).
+    /// Best split over `mtry` features drawn at random, as scikit-learn does: a feature that is
+    /// constant within the node still counts as tried, but more are drawn while none varies.
+    /// (Replacing every constant feature by another draw, or drawing on until some split
+    /// leaves `min_samples_leaf` rows each side, cost time and gained no PR-AUC.)
     fn best_split<P: Payload>(
         &self,
         s: &mut Scratch<P>,
         rng: &mut ChaCha8Rng,
+        binned: &[u8],
         start: usize,
         end: usize,
         total: P,
@@ -774,9 +883,18 @@ impl Grower<'_> {
         let msl = self.params.min_samples_leaf as f64;
         let mut best: Option<Split<P>> = None;
         let mut best_gain = parent * 1e-9;
-        let mut drawn = 0;
-        while drawn < p && best.is_none() {
-            let width = self.mtry.min(p - drawn);
+        // Features drawn so far, and how many of them vary within the node.
+        let (mut drawn, mut varying) = (0, 0);
+        while drawn < p && (drawn < self.mtry || varying == 0) {
+            // Only a batch of constant features is followed by another, and it found no split:
+            // the chosen split's bins are always the last batch's, still in `node_bins`.
+            debug_assert!(best.is_none());
+            let width = if drawn < self.mtry {
+                self.mtry - drawn
+            } else {
+                1
+            }
+            .min(p - drawn);
             for i in drawn..drawn + width {
                 let j = rng.random_range(i..p);
                 s.features.swap(i, j);
@@ -784,29 +902,30 @@ impl Grower<'_> {
             let feats = &s.features[drawn..drawn + width];
             drawn += width;
 
-            // Histograms of these features over the node's rows.
+            // Histograms of these features over the node's rows. A big node marks its
+            // touched bins afterwards from the cells (256 checks beat a bit per row).
             let hist = &mut s.hist[..width];
             let touched = &mut s.touched[..width];
             let node_bins = &mut s.node_bins[..(end - start) * width];
-            for (k, out) in (start..end).zip(node_bins.chunks_exact_mut(width)) {
-                if k + PREFETCH_ROWS < end {
-                    prefetch_row(self.binned, s.idx[k + PREFETCH_ROWS] as usize * p, p);
+            let rows = (&s.idx[start..end], &s.rows[start..end]);
+            if end - start >= DENSE_ROWS {
+                fill_histograms::<P, false>(binned, p, feats, rows, hist, touched, node_bins);
+                for (bits, cells) in touched.iter_mut().zip(hist.iter()) {
+                    for (b, cell) in cells.iter().enumerate() {
+                        bits[b >> 6] |= u64::from(*cell != P::default()) << (b & 63);
+                    }
                 }
-                let r = s.idx[k] as usize;
-                let row = &self.binned[r * p..(r + 1) * p];
-                let payload = s.rows[k];
-                for (slot, &f) in feats.iter().enumerate() {
-                    let b = row[f as usize];
-                    out[slot] = b;
-                    hist[slot][b as usize].add(payload);
-                    touched[slot][usize::from(b >> 6)] |= 1 << (b & 63);
-                }
+            } else {
+                fill_histograms::<P, true>(binned, p, feats, rows, hist, touched, node_bins);
             }
 
             // Scan the touched bins in order, clearing them behind us.
             for (slot, &f) in feats.iter().enumerate() {
                 let hist = &mut hist[slot];
                 let bits = std::mem::take(&mut touched[slot]);
+                if bits.iter().map(|w| w.count_ones()).sum::<u32>() > 1 {
+                    varying += 1;
+                }
                 let missing = std::mem::take(&mut hist[MISSING as usize]);
                 let has_missing = bits[3] >> 63 != 0;
                 let mut cum = P::default();
@@ -1091,6 +1210,19 @@ mod tests {
     }
 
     #[test]
+    fn growing_small_nodes_from_a_local_copy_changes_nothing() {
+        let d = synthetic(3000, 6, 11);
+        let fit = |local_bytes| {
+            small()
+                .fit_local(d.x.view(), &d.y, None, local_bytes)
+                .unwrap()
+        };
+        let (global, local) = (fit(0), fit(600 * 6));
+        assert_eq!(global.trees, local.trees);
+        assert_eq!(global.importance, local.importance);
+    }
+
+    #[test]
     fn class_weights_raise_the_minority_probability() {
         let d = synthetic(4000, 6, 4);
         let plain = small().fit_arrays(d.x.view(), &d.y, None).unwrap();
@@ -1157,14 +1289,16 @@ mod tests {
             x[[i, 1]] = (i % 13) as f64;
             y[i] = i % 4 == 0;
         }
-        let forest = small().fit_arrays(x.view(), &y, None).unwrap();
+        // Both features at every node, so no tree is forced to spend its splits on x1 first.
+        let params = small().max_features(MaxFeatures::All);
+        let forest = params.fit_arrays(x.view(), &y, None).unwrap();
         let p = forest.predict_proba(x.view());
         for (v, l) in p.iter().zip(&y) {
             assert!(if *l { *v > 0.9 } else { *v < 0.1 }, "p {v} for label {l}");
         }
         // An all-NaN column is harmless.
         x.column_mut(1).fill(f64::NAN);
-        let forest = small().fit_arrays(x.view(), &y, None).unwrap();
+        let forest = params.fit_arrays(x.view(), &y, None).unwrap();
         assert!(forest.predict_proba(x.view()).iter().all(|v| v.is_finite()));
     }
 
