@@ -21,17 +21,20 @@ use rand_chacha::ChaCha8Rng;
 /// Missing values (NaN) get this bin; value bins are `0..=254`.
 const MISSING: u8 = u8::MAX;
 const HIST: usize = 256;
-/// Rows sampled per feature to place the quantile edges (as scikit-learn's histogram GBM).
-const BIN_SAMPLE: usize = 200_000;
+/// Rows sampled per feature to place the quantile edges: about 400 per bin at 255 bins.
+const BIN_SAMPLE: usize = 100_000;
 /// How far ahead the histogram pass asks for a row's bins: rows are scattered once a node
 /// is a fraction of the sample, and the loads otherwise wait on memory.
 const PREFETCH_ROWS: usize = 16;
 /// Rows run through the trees together when predicting (256 rows × 100 features = 200 kB).
 const PREDICT_BLOCK: usize = 256;
+/// Most rows (and bootstrap draws) for 21-bit packed counts.
+const PACKED_ROWS: usize = (1 << 21) - 1;
 /// Nodes with at least this many rows find their touched bins by scanning all 256.
 const DENSE_ROWS: usize = 512;
-/// Size of the compact copy a small node's subtree is grown from: a quarter of a 1 MB L2.
-const LOCAL_BYTES: usize = 256 * 1024;
+/// Sizes of the compact copies small nodes' subtrees are grown from: one that stays in the
+/// shared 32 MB L3 (an eighth of it), then one in a quarter of a core's 1 MB L2.
+const LOCAL_BYTES: [usize; 2] = [4 << 20, 256 << 10];
 
 /// Features tried at each node.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -199,15 +202,15 @@ impl ForestParams {
         y: &[bool],
         sample_weight: Option<&[f64]>,
     ) -> Result<RandomForest, ForestError> {
-        self.fit_local(x, y, sample_weight, LOCAL_BYTES)
+        self.fit_tuned(x, y, sample_weight, Tuning::default())
     }
 
-    fn fit_local(
+    fn fit_tuned(
         &self,
         x: ArrayView2<f64>,
         y: &[bool],
         sample_weight: Option<&[f64]>,
-        local_bytes: usize,
+        tuning: Tuning,
     ) -> Result<RandomForest, ForestError> {
         self.validate()?;
         let (n, p) = x.dim();
@@ -275,15 +278,27 @@ impl ForestParams {
             class_weight: [cw_neg, cw_pos],
             prior,
             mtry: self.max_features.resolve(p),
-            local_rows: local_bytes / p,
+            local_rows: tuning.local_bytes.map(|b| b / p),
             params: self,
         };
         let mtry = grower.mtry;
+        let draws = if self.bootstrap {
+            ((self.max_samples * n as f64).round() as usize).max(1)
+        } else {
+            n
+        };
         let grown = if sample_weight.is_some() {
             run_indexed(
                 self.n_trees,
                 threads,
                 || Scratch::<Cell>::new(n, p, mtry),
+                |t, s| grower.grow(t, s),
+            )
+        } else if n.max(draws) <= tuning.packed_rows {
+            run_indexed(
+                self.n_trees,
+                threads,
+                || Scratch::<u64>::new(n, p, mtry),
                 |t, s| grower.grow(t, s),
             )
         } else {
@@ -317,6 +332,22 @@ impl ForestParams {
             importance,
             n_threads: self.n_threads,
         })
+    }
+}
+
+/// Speed knobs that must not change the forest (the tests check they don't).
+#[derive(Clone, Copy)]
+struct Tuning {
+    local_bytes: [usize; 2],
+    packed_rows: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            local_bytes: LOCAL_BYTES,
+            packed_rows: PACKED_ROWS,
+        }
     }
 }
 
@@ -393,6 +424,7 @@ impl Bins {
         Bins { edges }
     }
 
+    #[inline]
     fn bin(edges: &[f64], v: f64) -> u8 {
         if v.is_nan() {
             MISSING
@@ -545,6 +577,31 @@ impl Payload for [u64; 2] {
     }
 }
 
+/// The same three counts in 21 bits each, for up to [`PACKED_ROWS`] rows: histogram cells of
+/// 8 bytes instead of 16 keep a node's histograms in L1. No field can carry into the next:
+/// none exceeds the number of draws or of rows.
+impl Payload for u64 {
+    #[inline(always)]
+    fn add(&mut self, other: Self) {
+        *self += other;
+    }
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        self - other
+    }
+    #[inline(always)]
+    fn cell(self, [neg, pos]: [f64; 2]) -> Cell {
+        const MASK: u64 = (1 << 21) - 1;
+        let (n0, n1) = ((self & MASK) as f64, ((self >> 21) & MASK) as f64);
+        let wp = pos * n1;
+        [neg * n0 + wp, wp, (self >> 42) as f64]
+    }
+    fn row(count: u32, positive: bool, _: f64) -> Self {
+        let shift = if positive { 21 } else { 0 };
+        (u64::from(count) << shift) | (1 << 42)
+    }
+}
+
 /// With sample weights: the weights themselves.
 impl Payload for Cell {
     #[inline(always)]
@@ -630,7 +687,7 @@ struct Scratch<P> {
     /// here instead of missing the cache once per row in the binned matrix.
     node_bins: Vec<u8>,
     /// Compact copy of a small node's rows (see `Grower::grow_nodes`).
-    local: Vec<u8>,
+    local: [Vec<u8>; 2],
     features: Vec<u32>,
 }
 
@@ -645,7 +702,7 @@ impl<P: Payload> Scratch<P> {
             hist: vec![[P::default(); HIST]; mtry],
             touched: vec![[0; 4]; mtry],
             node_bins: vec![0; n * mtry],
-            local: Vec::new(),
+            local: [Vec::new(), Vec::new()],
             features: (0..p as u32).collect(),
         }
     }
@@ -663,7 +720,7 @@ struct Grower<'a> {
     prior: f64,
     mtry: usize,
     /// Nodes with at most this many rows are grown from a compact copy of their rows.
-    local_rows: usize,
+    local_rows: [usize; 2],
     params: &'a ForestParams,
 }
 
@@ -766,7 +823,7 @@ impl Grower<'_> {
             depth: 0,
             total,
         };
-        self.grow_nodes(s, &mut rng, self.binned, false, root, &mut tree);
+        self.grow_nodes(s, &mut rng, self.binned, 0, root, &mut tree);
         let Building {
             nodes,
             values,
@@ -784,16 +841,17 @@ impl Grower<'_> {
     }
 
     /// Grows the subtree under `first` depth-first. Rows are read from `binned` through
-    /// `s.idx`; outside a local copy, a node small enough to fit in L2 has its rows copied into
-    /// `s.local` and its whole subtree grown from there, since below that size the rows are
-    /// scattered over the full matrix and every level would fetch them from memory again. The
-    /// copy changes where bins are read, not the order of random draws: the tree is the same.
+    /// `s.idx`. Once a node is small enough, its rows are copied into a compact buffer (first
+    /// one that fits in L3, then one that fits in L2: `tier` says which were used) and its whole
+    /// subtree grown from there: below that size its rows are scattered over the full matrix
+    /// and every level would fetch them from memory again. The copy changes where bins are
+    /// read, not the order of random draws, so the tree is the same.
     fn grow_nodes<P: Payload>(
         &self,
         s: &mut Scratch<P>,
         rng: &mut ChaCha8Rng,
         binned: &[u8],
-        local: bool,
+        tier: usize,
         first: Pending<P>,
         tree: &mut Building,
     ) {
@@ -809,17 +867,17 @@ impl Grower<'_> {
                 continue;
             }
             let rows = job.end - job.start;
-            if !local && rows <= self.local_rows {
+            if let Some(next) = (tier..2).find(|&t| rows <= self.local_rows[t]) {
                 let p = self.p;
-                let mut copy = std::mem::take(&mut s.local);
+                let mut copy = std::mem::take(&mut s.local[next]);
                 copy.clear();
                 for (k, r) in s.idx[job.start..job.end].iter_mut().enumerate() {
                     let at = *r as usize * p;
                     copy.extend_from_slice(&binned[at..at + p]);
                     *r = k as u32;
                 }
-                self.grow_nodes(s, rng, &copy, true, job, tree);
-                s.local = copy;
+                self.grow_nodes(s, rng, &copy, next + 1, job, tree);
+                s.local[next] = copy;
                 continue;
             }
             let Some(split) = self.best_split(s, rng, binned, job.start, job.end, job.total) else {
@@ -1210,16 +1268,30 @@ mod tests {
     }
 
     #[test]
-    fn growing_small_nodes_from_a_local_copy_changes_nothing() {
+    fn speed_knobs_change_nothing() {
         let d = synthetic(3000, 6, 11);
-        let fit = |local_bytes| {
+        let fit = |local_bytes, packed_rows| {
+            let tuning = Tuning {
+                local_bytes,
+                packed_rows,
+            };
             small()
-                .fit_local(d.x.view(), &d.y, None, local_bytes)
+                .min_samples_leaf(5)
+                .fit_tuned(d.x.view(), &d.y, None, tuning)
                 .unwrap()
         };
-        let (global, local) = (fit(0), fit(600 * 6));
-        assert_eq!(global.trees, local.trees);
-        assert_eq!(global.importance, local.importance);
+        let reference = fit([0, 0], 0);
+        // Subtrees grown from L3- and L2-sized copies, 21-bit packed or 64-bit counts.
+        for (local_bytes, packed_rows) in [
+            ([0, 300 * 6], 0),
+            ([1500 * 6, 300 * 6], 0),
+            ([0, 0], PACKED_ROWS),
+            (LOCAL_BYTES, PACKED_ROWS),
+        ] {
+            let other = fit(local_bytes, packed_rows);
+            assert_eq!(reference.trees, other.trees);
+            assert_eq!(reference.importance, other.importance);
+        }
     }
 
     #[test]
@@ -1334,15 +1406,21 @@ mod tests {
     #[test]
     fn bins_split_raw_values_like_binned_ones() {
         let mut values: Vec<f64> = (0..1000).map(|i| ((i * 37) % 101) as f64 / 10.0).collect();
-        let edges = edges_of(&mut values, 16);
+        values.extend([f64::NEG_INFINITY, f64::INFINITY, -0.0]);
+        let x = Array2::from_shape_vec((values.len(), 1), values.clone()).unwrap();
+        let edges = &Bins::fit(x.view(), 16, 0, 1).edges[0];
         assert!(edges.len() <= 15 && edges.windows(2).all(|w| w[0] < w[1]));
-        for b in 0..edges.len() {
-            for &v in &values {
-                assert_eq!(Bins::bin(&edges, v) as usize <= b, v <= edges[b]);
+        for &v in &values {
+            let bin = Bins::bin(edges, v);
+            for (b, &e) in edges.iter().enumerate() {
+                assert_eq!(bin as usize <= b, v <= e);
             }
         }
         let mut few = vec![0.0, 1.0, 1.0, 3.0];
         assert_eq!(edges_of(&mut few, 255), vec![0.5, 2.0]);
+        assert_eq!(Bins::bin(&[0.5, 2.0], 3.0), 2);
         assert_eq!(Bins::bin(&[0.5, 2.0], f64::NAN), MISSING);
+        // A constant feature has one bin and no edges.
+        assert_eq!(Bins::bin(&[], 7.0), 0);
     }
 }
