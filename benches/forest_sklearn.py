@@ -3,6 +3,7 @@
     cargo bench --bench forest -- csv 300000 80      # writes target/bench-data/forest-300000-80-*.csv
     python3 benches/forest_sklearn.py 300000 80            # sklearn defaults (fully grown trees)
     python3 benches/forest_sklearn.py 300000 80 --matched  # max_depth=14, min_samples_leaf=10
+    python3 benches/forest_sklearn.py 300000 80 --depth 20 --leaf 40  # the Rust defaults
     python3 benches/forest_sklearn.py 300000 80 --seed 1   # another random_state (default 0)
 
 Both: 100 trees, class_weight="balanced", n_jobs=2. Prints fit and predict time (wall and CPU),
@@ -42,6 +43,11 @@ def main():
     x, y, _ = load(f"{base}-train.csv", p)
     xt, yt, logit = load(f"{base}-test.csv", p)
     extra = dict(max_depth=14, min_samples_leaf=10) if matched else {}
+    if "--depth" in sys.argv:  # e.g. the Rust forest's defaults: --depth 20 --leaf 40
+        extra = dict(
+            max_depth=int(sys.argv[sys.argv.index("--depth") + 1]),
+            min_samples_leaf=int(sys.argv[sys.argv.index("--leaf") + 1]),
+        )
     model = RandomForestClassifier(
         n_estimators=100, class_weight="balanced", n_jobs=2, random_state=seed, **extra
     )
@@ -55,7 +61,7 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     nodes = sum(t.tree_.node_count for t in model.estimators_)
     print(
-        f"sklearn {n:>7}x{p:<3} {'max_depth=14 msl=10' if matched else 'defaults'} seed {seed}  "
+        f"sklearn {n:>7}x{p:<3} {extra or 'defaults'} seed {seed}  "
         f"fit {fit_wall:6.2f} s (cpu {fit_cpu:.1f} s)  predict {len(yt)} {pred_wall:5.2f} s "
         f"(cpu {pred_cpu:.1f} s)  PR-AUC {average_precision_score(yt, prob):.4f}  "
         f"ROC-AUC {roc_auc_score(yt, prob):.4f}  (oracle PR-AUC "

@@ -639,10 +639,10 @@ fn prefetch_row(binned: &[u8], at: usize, p: usize) {
     let _ = (binned, at, p);
 }
 
-/// Adds each row's payload to its bin of each feature in `feats`, keeps the bins in
+/// Adds each row's payload to its bin of each feature in `feats`; with `KEEP` keeps the bins in
 /// `node_bins` (row by row) for the partition, and with `MARK` sets the touched bits.
 #[inline(always)]
-fn fill_histograms<P: Payload, const MARK: bool>(
+fn fill_histograms<P: Payload, const MARK: bool, const KEEP: bool>(
     binned: &[u8],
     p: usize,
     feats: &[u32],
@@ -663,7 +663,9 @@ fn fill_histograms<P: Payload, const MARK: bool>(
         let row = &binned[r as usize * p..(r as usize + 1) * p];
         for (slot, &f) in feats.iter().enumerate() {
             let b = row[f as usize];
-            out[slot] = b;
+            if KEEP {
+                out[slot] = b;
+            }
             hist[slot][b as usize].add(payload);
             if MARK {
                 touched[slot][usize::from(b >> 6)] |= 1 << (b & 63);
@@ -683,9 +685,12 @@ struct Scratch<P> {
     hist: Vec<[P; HIST]>,
     /// Which bins of each feature's histogram were touched.
     touched: Vec<[u64; 4]>,
-    /// The node's bins of the features tried, row by row: the partition reads its feature
-    /// here instead of missing the cache once per row in the binned matrix.
+    /// The node's bins of the features tried, row by row, outside local copies: the partition
+    /// reads its feature here instead of missing the cache once per row in the binned matrix.
+    /// (Inside a local copy, re-reading the copy is cheaper than storing every bin.)
     node_bins: Vec<u8>,
+    /// The split feature's bins of a node grown from a local copy.
+    split_bins: Vec<u8>,
     /// Compact copy of a small node's rows (see `Grower::grow_nodes`).
     local: [Vec<u8>; 2],
     features: Vec<u32>,
@@ -702,6 +707,7 @@ impl<P: Payload> Scratch<P> {
             hist: vec![[P::default(); HIST]; mtry],
             touched: vec![[0; 4]; mtry],
             node_bins: vec![0; n * mtry],
+            split_bins: Vec::new(),
             local: [Vec::new(), Vec::new()],
             features: (0..p as u32).collect(),
         }
@@ -880,12 +886,34 @@ impl Grower<'_> {
                 s.local[next] = copy;
                 continue;
             }
-            let Some(split) = self.best_split(s, rng, binned, job.start, job.end, job.total) else {
+            // Outside a local copy, keep the tried bins for the partition (see `node_bins`).
+            let keep = tier == 0;
+            let Some(split) = self.best_split(s, rng, binned, keep, &job) else {
                 tree.depth = tree.depth.max(job.depth);
                 continue;
             };
             tree.importance[split.feature] += split.gain;
-            let mid = self.partition(s, job.start, job.end, &split);
+            let mid = if keep {
+                let bins = std::mem::take(&mut s.node_bins);
+                let column = bins[..(job.end - job.start) * split.width].iter();
+                let column = column.skip(split.slot).step_by(split.width).copied();
+                let mid = partition(s, job.start, job.end, &split, column);
+                s.node_bins = bins;
+                mid
+            } else {
+                // A local copy is in cache: read the split feature from it again.
+                let (p, f) = (self.p, split.feature);
+                let mut column = std::mem::take(&mut s.split_bins);
+                column.clear();
+                column.extend(
+                    s.idx[job.start..job.end]
+                        .iter()
+                        .map(|&r| binned[r as usize * p + f]),
+                );
+                let mid = partition(s, job.start, job.end, &split, column.iter().copied());
+                s.split_bins = column;
+                mid
+            };
             debug_assert_eq!(
                 (mid - job.start) as f64,
                 split.left.cell(self.class_weight)[2]
@@ -930,11 +958,10 @@ impl Grower<'_> {
         s: &mut Scratch<P>,
         rng: &mut ChaCha8Rng,
         binned: &[u8],
-        start: usize,
-        end: usize,
-        total: P,
+        keep: bool,
+        job: &Pending<P>,
     ) -> Option<Split<P>> {
-        let p = self.p;
+        let (start, end, total, p) = (job.start, job.end, job.total, self.p);
         let cw = self.class_weight;
         let tot = total.cell(cw);
         let parent = self.impurity(&tot);
@@ -966,15 +993,19 @@ impl Grower<'_> {
             let touched = &mut s.touched[..width];
             let node_bins = &mut s.node_bins[..(end - start) * width];
             let rows = (&s.idx[start..end], &s.rows[start..end]);
+            let fill = match (end - start >= DENSE_ROWS, keep) {
+                (false, true) => fill_histograms::<P, true, true>,
+                (false, false) => fill_histograms::<P, true, false>,
+                (true, true) => fill_histograms::<P, false, true>,
+                (true, false) => fill_histograms::<P, false, false>,
+            };
+            fill(binned, p, feats, rows, hist, touched, node_bins);
             if end - start >= DENSE_ROWS {
-                fill_histograms::<P, false>(binned, p, feats, rows, hist, touched, node_bins);
                 for (bits, cells) in touched.iter_mut().zip(hist.iter()) {
                     for (b, cell) in cells.iter().enumerate() {
                         bits[b >> 6] |= u64::from(*cell != P::default()) << (b & 63);
                     }
                 }
-            } else {
-                fill_histograms::<P, true>(binned, p, feats, rows, hist, touched, node_bins);
             }
 
             // Scan the touched bins in order, clearing them behind us.
@@ -1027,42 +1058,38 @@ impl Grower<'_> {
         }
         best
     }
+}
 
-    /// Stable partition of the node's rows (left rows first), keeping row order ascending so
-    /// the histogram pass reads the binned matrix front to back.
-    fn partition<P: Payload>(
-        &self,
-        s: &mut Scratch<P>,
-        start: usize,
-        end: usize,
-        split: &Split<P>,
-    ) -> usize {
-        let (mut nl, mut nr) = (start, 0);
-        let bins = s.node_bins[..(end - start) * split.width]
-            .iter()
-            .skip(split.slot)
-            .step_by(split.width);
-        for (k, &b) in (start..end).zip(bins) {
-            let left = if b == MISSING {
-                split.missing_left
-            } else {
-                b <= split.bin
-            };
-            let (r, payload) = (s.idx[k], s.rows[k]);
-            if left {
-                s.idx[nl] = r;
-                s.rows[nl] = payload;
-                nl += 1;
-            } else {
-                s.idx_tmp[nr] = r;
-                s.rows_tmp[nr] = payload;
-                nr += 1;
-            }
+/// Stable partition of the node's rows (left rows first) by their bins of the split feature,
+/// keeping row order ascending so the histogram pass reads the binned matrix front to back.
+fn partition<P: Payload>(
+    s: &mut Scratch<P>,
+    start: usize,
+    end: usize,
+    split: &Split<P>,
+    bins: impl Iterator<Item = u8>,
+) -> usize {
+    let (mut nl, mut nr) = (start, 0);
+    for (k, b) in (start..end).zip(bins) {
+        let left = if b == MISSING {
+            split.missing_left
+        } else {
+            b <= split.bin
+        };
+        let (r, payload) = (s.idx[k], s.rows[k]);
+        if left {
+            s.idx[nl] = r;
+            s.rows[nl] = payload;
+            nl += 1;
+        } else {
+            s.idx_tmp[nr] = r;
+            s.rows_tmp[nr] = payload;
+            nr += 1;
         }
-        s.idx[nl..end].copy_from_slice(&s.idx_tmp[..nr]);
-        s.rows[nl..end].copy_from_slice(&s.rows_tmp[..nr]);
-        nl
     }
+    s.idx[nl..end].copy_from_slice(&s.idx_tmp[..nr]);
+    s.rows[nl..end].copy_from_slice(&s.rows_tmp[..nr]);
+    nl
 }
 
 /// A fitted forest: the mean over trees of each leaf's weighted positive fraction.
