@@ -315,7 +315,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 eprintln!(
                     "cge: the interactive view needs a terminal (stdin and stdout are not both a TTY).\n\
-                     For scripting, use the headless subcommands: cge simulate, cge import DIR, cge features, cge info. See `cge --help`."
+                     For scripting, use the headless subcommands: cge simulate, cge import DIR, cge features, cge run, cge info. See `cge --help`."
                 );
                 return Ok(ExitCode::from(2));
             }

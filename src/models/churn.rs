@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::boost::{BoostParams, Booster};
-use super::calibrate::Calibrator;
+use super::calibrate::{Calibration, Calibrator, Method};
 use super::dataset::Design;
 
 /// Folds for the out-of-fold scores the calibration is fitted on.
@@ -15,7 +15,7 @@ pub const CALIBRATION_FOLDS: usize = 3;
 #[derive(Debug)]
 pub struct ChurnModel {
     pub booster: Booster,
-    pub calibrator: Calibrator,
+    pub calibrator: Calibration,
 }
 
 /// One input's push on an account's churn risk.
@@ -81,7 +81,8 @@ impl ChurnModel {
         params: &BoostParams,
     ) -> Result<ChurnModel> {
         let oof = out_of_fold(x, y, groups, params, CALIBRATION_FOLDS)?;
-        let calibrator = Calibrator::isotonic(&oof, y, None);
+        let calibrator = Calibration::fit(Method::Isotonic, &oof, y)
+            .map_err(|e| anyhow::anyhow!("cannot calibrate the churn model: {e}"))?;
         let booster = Booster::fit(x, y, params)?;
         Ok(ChurnModel {
             booster,

@@ -1,8 +1,9 @@
 //! Churn, cross-sell and escalation models and how they are evaluated.
 //!
 //! Models take frames and matrices, never connections: [`dataset`] turns golden records
-//! and per-feature usage into inputs and labels; the learners ([`boost`], [`crosssell`],
-//! [`map`]) and [`calibrate`] work on those; [`evaluate`] measures them on held-out outcomes.
+//! and per-feature usage into inputs and labels; the learners ([`boost`], [`forest`],
+//! [`crosssell`], [`map`]) and [`calibrate`] work on those; [`evaluate`] measures them on
+//! held-out outcomes.
 
 pub mod boost;
 pub mod calibrate;
@@ -10,5 +11,6 @@ pub mod churn;
 pub mod crosssell;
 pub mod dataset;
 pub mod evaluate;
+pub mod forest;
 pub mod map;
 pub mod metrics;
