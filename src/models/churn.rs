@@ -36,7 +36,7 @@ pub struct Drivers {
 
 /// Fold of a row: by its group (the account), so an account's snapshots never sit on both
 /// sides of a fold — its own later label would otherwise inform its score.
-fn fold_of(group: &str, folds: usize) -> usize {
+pub(crate) fn fold_of(group: &str, folds: usize) -> usize {
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in group.bytes() {

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod churn;
 pub mod crosssell;
 pub mod dataset;
+pub mod escalation;
 pub mod evaluate;
 pub mod forest;
 pub mod map;

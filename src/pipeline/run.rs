@@ -15,6 +15,7 @@ use crate::job::Reporter;
 use crate::models::boost::BoostParams;
 use crate::models::churn::{ChurnModel, Drivers};
 use crate::models::dataset::{self, Design, LabelSource, Plan, Snapshot};
+use crate::models::escalation::{self, EscalationModel};
 use crate::models::evaluate::Evaluation;
 use crate::models::{crosssell, map};
 use crate::workspace::Workspace;
@@ -74,12 +75,25 @@ pub struct AccountScore {
     pub rule_score: f64,
     pub arr: f64,
     pub drivers: Drivers,
+    /// Calibrated probability of an escalated or urgent ticket within 30 days (`None` when
+    /// the run had no dated history to train on).
+    pub escalation_probability: Option<f64>,
     /// Cross-sell score, 0–1: collaborative-filtering affinity blended with the business rules.
     pub crosssell_score: f64,
     /// Up to three product features the account does not use yet, best first.
     pub offers: Vec<Offer>,
     /// Position on the map of the book (2-D PCA of the model inputs).
     pub map: [f64; 2],
+}
+
+/// The escalation part of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct EscalationReport {
+    pub days: i64,
+    pub train_rows: usize,
+    pub backtest: Evaluation,
+    /// Share of the impurity decrease per input in today's forest, largest first.
+    pub importance: Vec<(String, f64)>,
 }
 
 /// The cross-sell part of the report: hidden adoptions recovered, against popularity.
@@ -114,6 +128,8 @@ pub struct RunReport {
     pub as_of: NaiveDate,
     pub accounts_scored: usize,
     pub churn: ChurnReport,
+    /// `None` when only undated churn flags were usable (no snapshots to train on).
+    pub escalation: Option<EscalationReport>,
     pub crosssell: CrossSellReport,
     #[serde(skip)]
     pub scores: Vec<AccountScore>,
@@ -281,6 +297,60 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         }
     };
 
+    // Escalation: the same snapshots, labelled by escalated or urgent tickets in 30 days.
+    let escalation = if source == LabelSource::ChurnEvents {
+        reporter.check()?;
+        report_stage(
+            reporter,
+            "escalation model",
+            88,
+            "random forest on the same snapshots".into(),
+        );
+        let stack = |ds: &[NaiveDate]| -> Result<(Design, Vec<bool>, Vec<String>)> {
+            let mut x = Design::default();
+            let (mut y, mut g) = (Vec::new(), Vec::new());
+            for d in ds {
+                let s = &snaps[d];
+                x.append(&s.x)?;
+                y.extend(dataset::escalation_labels(
+                    conn,
+                    &s.account_ids,
+                    *d,
+                    dataset::ESCALATION_DAYS,
+                )?);
+                g.extend(s.account_ids.iter().cloned());
+            }
+            Ok((x, y, g))
+        };
+        let params = escalation::params(opts.params.seed);
+        let (bx, by, bg) = stack(&plan.backtest_train)?;
+        let back = EscalationModel::fit(&bx, &by, &bg, &params)?;
+        let eval = &snaps[&plan.eval];
+        let ey = dataset::escalation_labels(
+            conn,
+            &eval.account_ids,
+            plan.eval,
+            dataset::ESCALATION_DAYS,
+        )?;
+        let backtest = Evaluation::new(&back.predict(&eval.x)?, &ey, &eval.rule_escalation, None);
+        let (tx, ty, tg) = stack(&plan.train)?;
+        let model = EscalationModel::fit(&tx, &ty, &tg, &params)?;
+        let probs = model.predict(&today_snap.x)?;
+        let mut importance = model.importance();
+        importance.truncate(20);
+        Some((
+            EscalationReport {
+                days: dataset::ESCALATION_DAYS,
+                train_rows: ty.len(),
+                backtest,
+                importance,
+            },
+            probs,
+        ))
+    } else {
+        None
+    };
+
     report_stage(
         reporter,
         "scoring",
@@ -299,6 +369,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             rule_score: today_snap.rule_churn[i],
             arr: today_snap.arr[i],
             drivers: drivers[i].clone(),
+            escalation_probability: escalation.as_ref().map(|(_, p)| p[i]),
             crosssell_score: 0.0,
             offers: Vec::new(),
             map: [0.0; 2],
@@ -356,6 +427,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         as_of: today,
         accounts_scored: scores.len(),
         churn: report,
+        escalation: escalation.map(|(r, _)| r),
         crosssell: crosssell_report,
         scores,
     })
@@ -493,7 +565,7 @@ pub fn summary(r: &RunReport) -> String {
         "-",
         "1.00"
     ));
-    out.push_str(&format!("  verdict: {}\n", verdict(b)));
+    out.push_str(&format!("  verdict: {}\n", verdict(b, "churners")));
     let top: Vec<String> = c
         .importance
         .iter()
@@ -504,6 +576,26 @@ pub fn summary(r: &RunReport) -> String {
         "  top inputs (share of gain): {}\n\n",
         top.join(", ")
     ));
+    if let Some(e) = &r.escalation {
+        let b = &e.backtest;
+        out.push_str(&format!(
+            "escalation model (an escalated or urgent ticket within {} days), backtest on {} accounts, {} escalated (base rate {:.1} %):\n",
+            e.days,
+            b.n,
+            b.positives,
+            100.0 * b.base_rate
+        ));
+        out.push_str(&format!(
+            "  PR-AUC {} (rule escalation_intensity_score {}), ROC-AUC {} (rule {}), Brier {} (base rate {})\n",
+            f(b.pr_auc, 3),
+            f(b.rule_pr_auc, 3),
+            f(b.roc_auc, 3),
+            f(b.rule_roc_auc, 3),
+            f(b.brier, 4),
+            f(b.base_rate_brier, 4)
+        ));
+        out.push_str(&format!("  verdict: {}\n\n", verdict(b, "escalations")));
+    }
     let x = &r.crosssell;
     out.push_str(&format!(
         "cross-sell (rank-{} factorization of product adoption): hidden adoptions found in the top 3 for {:.0} % of {} accounts, against {:.0} % for the most popular features{}\n\n",
@@ -531,9 +623,9 @@ pub fn summary(r: &RunReport) -> String {
 }
 
 /// Whether the model earned its place, in words.
-pub fn verdict(b: &Evaluation) -> String {
+pub fn verdict(b: &Evaluation, what: &str) -> String {
     let (Some(m), rule) = (b.pr_auc, b.rule_pr_auc) else {
-        return "no churn in the evaluation window: nothing to measure".into();
+        return "no outcome in the evaluation window: nothing to measure".into();
     };
     let mut parts = Vec::new();
     if m < 2.0 * b.base_rate {
@@ -543,7 +635,7 @@ pub fn verdict(b: &Evaluation) -> String {
         ));
     } else {
         parts.push(format!(
-            "the model ranks churners {:.1}× better than chance (PR-AUC {m:.3} vs base rate {:.3})",
+            "the model ranks {what} {:.1}× better than chance (PR-AUC {m:.3} vs base rate {:.3})",
             m / b.base_rate,
             b.base_rate
         ));
@@ -590,8 +682,8 @@ pub fn store(ws: &mut Workspace, report: &RunReport) -> Result<i64> {
     {
         let mut insert = tx.prepare(
             "INSERT INTO account_scores (run_id, account_id, churn_probability, churn_rule_score,
-                 crosssell_score, arr, drivers_json, offers_json, map_x, map_y)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 escalation_probability, crosssell_score, arr, drivers_json, offers_json, map_x, map_y)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         let finite = |v: f64| v.is_finite().then_some(v);
         for s in &report.scores {
@@ -600,6 +692,7 @@ pub fn store(ws: &mut Workspace, report: &RunReport) -> Result<i64> {
                 s.account_id,
                 s.churn_probability,
                 finite(s.rule_score),
+                s.escalation_probability,
                 finite(s.crosssell_score),
                 finite(s.arr),
                 serde_json::to_string(&s.drivers)?,

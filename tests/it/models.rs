@@ -216,6 +216,11 @@ fn the_json_report_has_the_documented_keys() {
         "/churn/backtest/pr_curve/0/recall",
         "/churn/backtest/reliability/0/observed",
         "/churn/importance/0",
+        "/escalation/backtest/pr_auc",
+        "/escalation/backtest/roc_auc",
+        "/escalation/backtest/brier",
+        "/escalation/backtest/base_rate",
+        "/escalation/backtest/rule_pr_auc",
         "/crosssell/hit_rate_at_3",
         "/crosssell/popularity_hit_rate_at_3",
     ] {
@@ -260,6 +265,15 @@ fn runs_are_stored_with_every_score_and_cleared_with_the_data() {
         )
         .unwrap();
     assert_eq!(p, top.churn_probability);
+    let esc: Option<f64> = ws
+        .conn()
+        .query_row(
+            "SELECT escalation_probability FROM account_scores WHERE run_id = ?1 AND account_id = ?2",
+            rusqlite::params![first, top.account_id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(esc, top.escalation_probability);
     let back: serde_json::Value = serde_json::from_str(&drivers).unwrap();
     assert_eq!(back, serde_json::to_value(&top.drivers).unwrap());
     let report_json: String = ws
@@ -299,4 +313,36 @@ fn runs_are_stored_with_every_score_and_cleared_with_the_data() {
         )
         .unwrap();
     assert_eq!(n, 0);
+}
+
+#[test]
+fn escalation_backtest_beats_its_base_rate_and_rule_score() {
+    let r = report();
+    let e = r
+        .escalation
+        .as_ref()
+        .expect("an escalation model on dated history");
+    let b = &e.backtest;
+    assert_eq!(e.days, 30);
+    assert!(
+        b.positives >= 40,
+        "too few escalations to judge: {}",
+        b.positives
+    );
+    let pr = b.pr_auc.unwrap();
+    assert!(
+        pr > b.base_rate * 1.5,
+        "PR-AUC {pr} vs base rate {}",
+        b.base_rate
+    );
+    assert!(
+        pr > b.rule_pr_auc.unwrap(),
+        "PR-AUC {pr} vs rule {:?}",
+        b.rule_pr_auc
+    );
+    assert!(b.brier.unwrap() < b.base_rate_brier.unwrap());
+    assert!(r.scores.iter().all(|s| {
+        s.escalation_probability
+            .is_some_and(|p| (0.0..=1.0).contains(&p))
+    }));
 }

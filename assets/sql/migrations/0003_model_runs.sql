@@ -15,6 +15,7 @@ CREATE TABLE account_scores (
     account_id         TEXT NOT NULL REFERENCES accounts(account_id),
     churn_probability  REAL NOT NULL,
     churn_rule_score   REAL,
+    escalation_probability  REAL,
     crosssell_score    REAL,
     arr                REAL,
     -- {"up": [{"input", "value", "contribution"}...], "down": [...]}
