@@ -2,7 +2,10 @@
 //! `cge::models::forest` on synthetic escalation-like data, each size in its own process.
 //!
 //! - `cargo bench --bench forest`: the forest at 100k×60, 300k×80 and 500k×80 training rows
-//!   (`CGE_FOREST_SIZES=100000x60,300000x80` to choose), tested on 100k fresh rows.
+//!   (`CGE_FOREST_SIZES=100000x60,600000x100` to choose), tested on 100k fresh rows, with
+//!   balanced class weights and otherwise default parameters (`CGE_FOREST_DEPTH`, `_LEAF`,
+//!   `_SAMPLES`, `_BINS`, `_SEED`, `_TREES` override them for sweeps). Wall and CPU seconds are
+//!   both printed: on a shared machine only CPU seconds compare from run to run.
 //! - `cargo bench --bench forest -- linfa N P TREES [subset]`: `linfa-trees` `DecisionTree` bagged
 //!   by hand (bootstrap rows; with `subset`, √p features per tree as `linfa-ensemble` does),
 //!   with leaf probabilities recovered by routing each tree's sample back through it.
