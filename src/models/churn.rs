@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::boost::{BoostParams, Booster};
-use super::calibrate::{Calibration, Calibrator, Method};
+use super::calibrate::{Calibration, Method, apply_ranked};
 use super::dataset::Design;
 
 /// Folds for the out-of-fold scores the calibration is fitted on.
@@ -96,7 +96,7 @@ impl ChurnModel {
             .booster
             .predict_logit(x)?
             .into_iter()
-            .map(|z| self.calibrator.apply(z))
+            .map(|z| apply_ranked(&self.calibrator, z))
             .collect())
     }
 

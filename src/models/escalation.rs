@@ -5,7 +5,7 @@
 use anyhow::Result;
 use ndarray::Array2;
 
-use super::calibrate::{Calibration, Calibrator, Method};
+use super::calibrate::{Calibration, Method, apply_ranked};
 use super::churn::fold_of;
 use super::dataset::Design;
 use super::forest::{ClassWeight, ForestParams, RandomForest};
@@ -84,7 +84,10 @@ impl EscalationModel {
             anyhow::bail!("the inputs differ from the ones the escalation model was trained on");
         }
         let raw = self.forest.predict_proba(matrix(x)?.view());
-        Ok(raw.into_iter().map(|s| self.calibrator.apply(s)).collect())
+        Ok(raw
+            .into_iter()
+            .map(|s| apply_ranked(&self.calibrator, s))
+            .collect())
     }
 
     /// Share of the impurity decrease per input, largest first.
