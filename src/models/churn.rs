@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::boost::{BoostParams, Booster};
 use super::calibrate::{Calibration, Method, apply_ranked};
-use super::dataset::Design;
+use super::dataset::{Design, describe};
 
 /// Folds for the out-of-fold scores the calibration is fitted on.
 pub const CALIBRATION_FOLDS: usize = 3;
@@ -23,6 +23,8 @@ pub struct ChurnModel {
 pub struct Driver {
     pub input: String,
     pub value: f64,
+    /// The input and its value in words (see [`describe`]).
+    pub words: String,
     /// Contribution to the log-odds: positive raises the risk.
     pub contribution: f64,
 }
@@ -112,6 +114,7 @@ impl ChurnModel {
                 let driver = |i: usize| Driver {
                     input: x.names[i].clone(),
                     value: x.columns[i][r],
+                    words: describe(&x.names[i], x.columns[i][r]),
                     contribution: row[i],
                 };
                 Drivers {

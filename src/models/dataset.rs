@@ -308,6 +308,53 @@ impl Snapshot {
     }
 }
 
+/// An input and its value in words a CSM can read aloud, from the feature dictionary:
+/// "days since last activity: 35 days", "engagement level: low", "feature_7 used 12 times
+/// in 90 days", "3 errors in feature_38 in 90 days".
+pub fn describe(input: &str, value: f64) -> String {
+    let readable = |name: &str| name.replace('_', " ");
+    if let Some(feature) = input.strip_prefix("use90:") {
+        return format!(
+            "{feature} used {:.0} times in 90 days",
+            value.exp_m1().max(0.0)
+        );
+    }
+    if let Some(feature) = input.strip_prefix("err90:") {
+        return format!(
+            "{:.0} errors in {feature} in 90 days",
+            value.exp_m1().max(0.0)
+        );
+    }
+    if let Some((name, category)) = input.split_once('=') {
+        let yes = if value >= 0.5 { "yes" } else { "no" };
+        return format!("{} {category}: {yes}", readable(name));
+    }
+    if value.is_nan() {
+        return format!("{}: unknown", readable(input));
+    }
+    if let Some(codes) = text_codes(input) {
+        let category = codes.get(value.round() as usize).copied().unwrap_or("?");
+        return format!("{}: {}", readable(input), category.replace('_', " "));
+    }
+    let Some(f) = dictionary::feature(input) else {
+        return format!("{}: {value}", readable(input));
+    };
+    let number = match f.kind {
+        Kind::Int | Kind::Flag => format!("{value:.0}"),
+        _ if value.abs() >= 100.0 => format!("{value:.0}"),
+        _ => format!("{value:.2}"),
+    };
+    match (f.kind, f.unit) {
+        (Kind::Flag, _) => format!(
+            "{}: {}",
+            readable(input),
+            if value >= 0.5 { "yes" } else { "no" }
+        ),
+        (_, "") => format!("{}: {number}", readable(input)),
+        (_, unit) => format!("{}: {number} {unit}", readable(input)),
+    }
+}
+
 fn encode(values: &[Option<String>], codes: &[&str]) -> Vec<f64> {
     values
         .iter()
@@ -432,6 +479,32 @@ mod tests {
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn inputs_in_words() {
+        assert_eq!(
+            describe("use90:feature_7", 12f64.ln_1p()),
+            "feature_7 used 12 times in 90 days"
+        );
+        assert_eq!(
+            describe("err90:feature_38", 3f64.ln_1p()),
+            "3 errors in feature_38 in 90 days"
+        );
+        assert_eq!(describe("engagement_level", 1.0), "engagement level: low");
+        assert_eq!(
+            describe("escalation_health_status", 3.0),
+            "escalation health status: critical"
+        );
+        assert_eq!(describe("plan_tier", 2.0), "plan tier: Enterprise");
+        assert_eq!(describe("industry=FinTech", 1.0), "industry FinTech: yes");
+        assert_eq!(
+            describe("avg_satisfaction", f64::NAN),
+            "avg satisfaction: unknown"
+        );
+        assert_eq!(describe("quick_win_flag", 0.0), "quick win flag: no");
+        let idle = describe("days_since_last_activity", 35.0);
+        assert!(idle.starts_with("days since last activity: 35"), "{idle}");
     }
 
     #[test]

@@ -619,6 +619,21 @@ pub fn summary(r: &RunReport) -> String {
         "today: {} active accounts scored; expected to churn within {} days: {:.0} accounts, ${:.0} ARR at risk\n",
         r.accounts_scored, c.horizon_days, expected, at_risk
     ));
+    // The largest expected losses, with what drives each (associated with, not caused by).
+    let mut top: Vec<&AccountScore> = r.scores.iter().collect();
+    top.sort_by(|a, b| {
+        (b.churn_probability * b.arr.max(0.0)).total_cmp(&(a.churn_probability * a.arr.max(0.0)))
+    });
+    for s in top.iter().take(5) {
+        let why: Vec<&str> = s.drivers.up.iter().map(|d| d.words.as_str()).collect();
+        out.push_str(&format!(
+            "  {:<14} risk {:>4.1} %  ARR ${:<10.0} {}\n",
+            s.account_id,
+            100.0 * s.churn_probability,
+            s.arr,
+            why.join("; ")
+        ));
+    }
     out
 }
 

@@ -93,6 +93,16 @@ fn todays_scores_are_probabilities_with_drivers_that_explain_them() {
     for s in r.scores.iter().take(200) {
         assert!(s.drivers.up.len() <= 3 && s.drivers.down.len() <= 3);
         assert!(s.drivers.up.iter().all(|d| d.contribution > 0.0));
+        assert!(
+            s.drivers
+                .up
+                .iter()
+                .chain(&s.drivers.down)
+                .all(|d| !d.words.is_empty() && !d.words.contains('_')
+                    || d.words.contains("feature_")),
+            "drivers in words: {:?}",
+            s.drivers
+        );
         assert!(s.drivers.down.iter().all(|d| d.contribution < 0.0));
         assert!(
             s.drivers
