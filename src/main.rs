@@ -171,6 +171,19 @@ fn report(e: &anyhow::Error) {
     }
 }
 
+/// Progress lines on stderr, timed from `started` (stdout stays the command's output).
+fn progress_on_stderr(started: std::time::Instant) -> cge::job::Reporter {
+    cge::job::Reporter::with(move |p| {
+        eprintln!(
+            "[{:>6.2} s] {:>3}% {}: {}",
+            started.elapsed().as_secs_f64(),
+            p.percent,
+            p.stage,
+            p.message
+        )
+    })
+}
+
 fn workspace_path(cli: &Cli) -> Result<PathBuf> {
     match &cli.workspace {
         Some(p) => Ok(p.clone()),
@@ -252,15 +265,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 None => features::default_as_of(&ws)?,
             };
             let started = std::time::Instant::now();
-            let reporter = cge::job::Reporter::with(move |p| {
-                eprintln!(
-                    "[{:>6.2} s] {:>3}% {}: {}",
-                    started.elapsed().as_secs_f64(),
-                    p.percent,
-                    p.stage,
-                    p.message
-                )
-            });
+            let reporter = progress_on_stderr(started);
             let gr = features::build_with(&mut ws, as_of, &reporter)?;
             print!("{}", features::summary(&gr)?);
             eprintln!("built in {:.2} s", started.elapsed().as_secs_f64());
@@ -287,15 +292,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ..RunOptions::default()
             };
             let started = std::time::Instant::now();
-            let reporter = cge::job::Reporter::with(move |p| {
-                eprintln!(
-                    "[{:>6.2} s] {:>3}% {}: {}",
-                    started.elapsed().as_secs_f64(),
-                    p.percent,
-                    p.stage,
-                    p.message
-                )
-            });
+            let reporter = progress_on_stderr(started);
             let report = run::run(&mut ws, &opts, &reporter)?;
             let run_id = run::store(&mut ws, &report)?;
             eprintln!("stored as run {run_id} in {}", ws.path().display());

@@ -190,26 +190,10 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     let conn = ws.conn();
     let (report, model) = match source {
         LabelSource::ChurnEvents => {
-            let stack = |ds: &[NaiveDate]| -> Result<(Design, Vec<bool>, Vec<String>)> {
-                let mut x = Design::default();
-                let (mut y, mut g) = (Vec::new(), Vec::new());
-                for d in ds {
-                    let s = &snaps[d];
-                    x.append(&s.x)?;
-                    y.extend(dataset::churn_labels(
-                        conn,
-                        &s.account_ids,
-                        *d,
-                        plan.horizon,
-                    )?);
-                    g.extend(s.account_ids.iter().cloned());
-                }
-                if let Some(seed) = opts.permute_labels {
-                    use rand::SeedableRng;
-                    use rand::seq::SliceRandom;
-                    y.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-                }
-                Ok((x, y, g))
+            let stack = |ds: &[NaiveDate]| {
+                stack(&snaps, ds, opts.permute_labels, |ids, d| {
+                    dataset::churn_labels(conn, ids, d, plan.horizon)
+                })
             };
             reporter.check()?;
             report_stage(
@@ -306,21 +290,10 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             88,
             "random forest on the same snapshots".into(),
         );
-        let stack = |ds: &[NaiveDate]| -> Result<(Design, Vec<bool>, Vec<String>)> {
-            let mut x = Design::default();
-            let (mut y, mut g) = (Vec::new(), Vec::new());
-            for d in ds {
-                let s = &snaps[d];
-                x.append(&s.x)?;
-                y.extend(dataset::escalation_labels(
-                    conn,
-                    &s.account_ids,
-                    *d,
-                    dataset::ESCALATION_DAYS,
-                )?);
-                g.extend(s.account_ids.iter().cloned());
-            }
-            Ok((x, y, g))
+        let stack = |ds: &[NaiveDate]| {
+            stack(&snaps, ds, None, |ids, d| {
+                dataset::escalation_labels(conn, ids, d, dataset::ESCALATION_DAYS)
+            })
         };
         let params = escalation::params(opts.params.seed);
         let (bx, by, bg) = stack(&plan.backtest_train)?;
@@ -431,6 +404,30 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         crosssell: crosssell_report,
         scores,
     })
+}
+
+/// The snapshots of `dates` stacked into one training set: inputs, labels from `label`
+/// (optionally permuted with a seed: the permutation test) and each row's account.
+fn stack(
+    snaps: &BTreeMap<NaiveDate, Snapshot>,
+    dates: &[NaiveDate],
+    permute: Option<u64>,
+    label: impl Fn(&[String], NaiveDate) -> Result<Vec<bool>>,
+) -> Result<(Design, Vec<bool>, Vec<String>)> {
+    let mut x = Design::default();
+    let (mut y, mut g) = (Vec::new(), Vec::new());
+    for d in dates {
+        let s = &snaps[d];
+        x.append(&s.x)?;
+        y.extend(label(&s.account_ids, *d)?);
+        g.extend(s.account_ids.iter().cloned());
+    }
+    if let Some(seed) = permute {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        y.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    }
+    Ok((x, y, g))
 }
 
 /// Decide the churn label source; the note says why, for the report.
