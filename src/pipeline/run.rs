@@ -176,10 +176,12 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     for (d, u) in dates.iter().zip(&usage) {
         snaps.insert(*d, Snapshot::build(&records[d], u, &product_features)?);
     }
+    // Only today's record and usage matrix are needed from here on: free the others
+    // (at 100,000 accounts each snapshot's record and matrix weigh tens of megabytes).
     let today_record = records.remove(&today).context("today's record")?;
     drop(records);
-    let today_usage = usage
-        .iter()
+    let today_usage = &usage
+        .into_iter()
         .find(|u| u.as_of == today)
         .context("today's usage")?;
     let today_snap = snaps.get(&today).context("today's snapshot")?.clone();
@@ -206,8 +208,11 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                     plan.eval
                 ),
             );
-            let (bx, by, bg) = stack(&plan.backtest_train)?;
-            let back = ChurnModel::fit(&bx, &by, &bg, &opts.params)?;
+            // The backtest's training stack is freed before today's is built.
+            let back = {
+                let (bx, by, bg) = stack(&plan.backtest_train)?;
+                ChurnModel::fit(&bx, &by, &bg, &opts.params)?
+            };
             let eval = &snaps[&plan.eval];
             let ey = dataset::churn_labels(conn, &eval.account_ids, plan.eval, plan.horizon)?;
             // sim_truth holds the 90-day hazard: an oracle only for that horizon.
@@ -296,8 +301,10 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             })
         };
         let params = escalation::params(opts.params.seed);
-        let (bx, by, bg) = stack(&plan.backtest_train)?;
-        let back = EscalationModel::fit(&bx, &by, &bg, &params)?;
+        let back = {
+            let (bx, by, bg) = stack(&plan.backtest_train)?;
+            EscalationModel::fit(&bx, &by, &bg, &params)?
+        };
         let eval = &snaps[&plan.eval];
         let ey = dataset::escalation_labels(
             conn,
