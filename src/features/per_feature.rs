@@ -136,8 +136,8 @@ pub fn matrices(conn: &Connection, dates: &[NaiveDate], days: i64) -> Result<Vec
          FROM feature_usage NOT INDEXED WHERE usage_date > ?1 AND usage_date <= ?2",
     )?;
     let mut q = stmt.query([
-        from.format("%Y-%m-%d").to_string(),
-        last.format("%Y-%m-%d").to_string(),
+        crate::workspace::dates::format_date(from),
+        crate::workspace::dates::format_date(last),
     ])?;
     while let Some(r) = q.next()? {
         let Some(&row) = sub_row.get(r.get_ref(0)?.as_str()?) else {

@@ -152,13 +152,10 @@ impl Booster {
     }
 }
 
-pub fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::calibrate::sigmoid;
     use crate::models::metrics::roc_auc;
     use rand::{Rng, SeedableRng};
 

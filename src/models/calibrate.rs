@@ -280,7 +280,8 @@ impl Platt {
     }
 }
 
-fn sigmoid(z: f64) -> f64 {
+/// The logistic function: log-odds to probability.
+pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {
@@ -460,8 +461,7 @@ pub const TIE_BREAK: f64 = 1e-6;
 /// strictly increasing squash of the raw score breaks them without moving any probability
 /// by more than 1e-6.
 pub fn apply_ranked(c: &impl Calibrator, score: f64) -> f64 {
-    let squash = 1.0 / (1.0 + (-score).exp());
-    (c.apply(score) + TIE_BREAK * squash).min(MAX_PROB)
+    (c.apply(score) + TIE_BREAK * sigmoid(score)).min(MAX_PROB)
 }
 
 #[cfg(test)]

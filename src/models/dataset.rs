@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use crate::features::GoldenRecord;
 use crate::features::dictionary::{self, Kind};
 use crate::features::per_feature::FeatureUsage;
+use crate::workspace::dates::format_date;
 
 /// Days after a snapshot in which an escalated or urgent ticket makes the escalation label.
 pub const ESCALATION_DAYS: i64 = 30;
@@ -366,10 +367,6 @@ fn encode(values: &[Option<String>], codes: &[&str]) -> Vec<f64> {
         .collect()
 }
 
-fn date_str(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
-}
-
 fn account_set(
     conn: &Connection,
     sql: &str,
@@ -399,7 +396,7 @@ pub fn churn_labels(
     t: NaiveDate,
     horizon: i64,
 ) -> Result<Vec<bool>> {
-    let (lo, hi) = (date_str(t), date_str(t + Duration::days(horizon)));
+    let (lo, hi) = (format_date(t), format_date(t + Duration::days(horizon)));
     let churned = account_set(
         conn,
         "SELECT account_id FROM churn_events WHERE churn_date > ?1 AND churn_date <= ?2
@@ -421,7 +418,7 @@ pub fn escalation_labels(
     t: NaiveDate,
     days: i64,
 ) -> Result<Vec<bool>> {
-    let (lo, hi) = (date_str(t), date_str(t + Duration::days(days)));
+    let (lo, hi) = (format_date(t), format_date(t + Duration::days(days)));
     let escalated = account_set(
         conn,
         "SELECT DISTINCT account_id FROM support_tickets

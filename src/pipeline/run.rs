@@ -19,6 +19,7 @@ use crate::models::escalation::{self, EscalationModel};
 use crate::models::evaluate::Evaluation;
 use crate::models::{crosssell, map};
 use crate::workspace::Workspace;
+use crate::workspace::dates::format_date;
 
 /// Which churn labels to train on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +268,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             )?;
             let probs: Vec<f64> = oof
                 .iter()
-                .map(|&z| crate::models::boost::sigmoid(z))
+                .map(|&z| crate::models::calibrate::sigmoid(z))
                 .collect();
             let backtest = Evaluation::new(&probs, &y, &today_snap.rule_churn, None);
             let model = ChurnModel::fit(&today_snap.x, &y, &today_snap.account_ids, &opts.params)?;
@@ -481,9 +482,7 @@ fn oracle(
     let mut stmt =
         conn.prepare("SELECT account_id, churn_hazard_90d FROM sim_truth WHERE month_end = ?1")?;
     let map: std::collections::HashMap<String, f64> = stmt
-        .query_map([t.format("%Y-%m-%d").to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
+        .query_map([format_date(t)], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     if map.is_empty() {
         return Ok(None);
@@ -691,7 +690,7 @@ pub fn store(ws: &mut Workspace, report: &RunReport) -> Result<i64> {
     tx.execute(
         "INSERT INTO model_runs (as_of, horizon_days, label_source, report_json) VALUES (?1, ?2, ?3, ?4)",
         rusqlite::params![
-            report.as_of.format("%Y-%m-%d").to_string(),
+            format_date(report.as_of),
             report.churn.horizon_days,
             report.churn.label_source,
             serde_json::to_string(report)?

@@ -271,19 +271,7 @@ fn simulated_world_truncated_at_the_as_of_date_gives_the_same_record() {
     let as_of = date("2026-05-31");
     let full = features::build(&mut ws, as_of).unwrap();
     // Forget everything that happened after the as-of date.
-    ws.conn()
-        .execute_batch(
-            "DELETE FROM feature_usage WHERE usage_date > '2026-05-31';
-             DELETE FROM support_tickets WHERE submitted_at > '2026-05-31';
-             UPDATE support_tickets SET closed_at = NULL, resolution_time_hours = NULL, satisfaction_score = NULL
-                 WHERE closed_at >= '2026-06-01';
-             DELETE FROM churn_events WHERE churn_date > '2026-05-31';
-             DELETE FROM account_signals WHERE snapshot_date > '2026-05-31';
-             DELETE FROM feature_usage WHERE subscription_id IN (SELECT subscription_id FROM subscriptions WHERE start_date > '2026-05-31');
-             DELETE FROM subscriptions WHERE start_date > '2026-05-31';
-             UPDATE subscriptions SET end_date = NULL, churn_flag = 0 WHERE end_date > '2026-05-31';",
-        )
-        .unwrap();
+    forget_after(ws.conn(), "2026-05-31");
     let truncated = features::build(&mut ws, as_of).unwrap();
     assert!(
         full.frame.equals_missing(&truncated.frame),

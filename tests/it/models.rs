@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 
+use crate::support::forget_after;
 use cge::job::Reporter;
 use cge::pipeline::run::{self, RunOptions, RunReport};
 use cge::simulate::{SimConfig, simulate};
@@ -153,20 +154,7 @@ fn rows_dated_after_the_as_of_date_change_no_score() {
     let full = run_on(&path, &opts);
     // Change every row dated after the as-of date: drop later activity, reopen later ends.
     let ws = Workspace::open_existing(&path).unwrap();
-    ws.conn()
-        .execute_batch(
-            "DELETE FROM feature_usage WHERE usage_date > '2026-08-31';
-             DELETE FROM support_tickets WHERE submitted_at > '2026-08-31';
-             UPDATE support_tickets SET closed_at = NULL, resolution_time_hours = NULL, satisfaction_score = NULL
-                 WHERE closed_at >= '2026-09-01';
-             DELETE FROM churn_events WHERE churn_date > '2026-08-31';
-             DELETE FROM account_signals WHERE snapshot_date > '2026-08-31';
-             DELETE FROM sim_truth WHERE month_end > '2026-08-31';
-             DELETE FROM feature_usage WHERE subscription_id IN (SELECT subscription_id FROM subscriptions WHERE start_date > '2026-08-31');
-             DELETE FROM subscriptions WHERE start_date > '2026-08-31';
-             UPDATE subscriptions SET end_date = NULL, churn_flag = 0 WHERE end_date > '2026-08-31';",
-        )
-        .unwrap();
+    forget_after(ws.conn(), "2026-08-31");
     drop(ws);
     let cut = run_on(&path, &opts);
     assert_eq!(full.scores.len(), cut.scores.len());

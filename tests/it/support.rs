@@ -134,3 +134,25 @@ pub fn meta(ws: &Path, key: &str) -> Option<String> {
 pub fn dump_all(ws: &Path) -> String {
     dump(ws) + &dump_tables(ws, &["meta"], "key")
 }
+
+/// Forget every row dated after `day` (`YYYY-MM-DD`): later activity, tickets, churn,
+/// snapshots and starts go; later closures and ends are reopened. What a workspace would
+/// have held on that day, for leakage tests.
+pub fn forget_after(conn: &Connection, day: &str) {
+    let next: String = conn
+        .query_row("SELECT date(?1, '+1 day')", [day], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(&format!(
+        "DELETE FROM feature_usage WHERE usage_date > '{day}';
+         DELETE FROM support_tickets WHERE submitted_at > '{day}';
+         UPDATE support_tickets SET closed_at = NULL, resolution_time_hours = NULL, satisfaction_score = NULL
+             WHERE closed_at >= '{next}';
+         DELETE FROM churn_events WHERE churn_date > '{day}';
+         DELETE FROM account_signals WHERE snapshot_date > '{day}';
+         DELETE FROM sim_truth WHERE month_end > '{day}';
+         DELETE FROM feature_usage WHERE subscription_id IN (SELECT subscription_id FROM subscriptions WHERE start_date > '{day}');
+         DELETE FROM subscriptions WHERE start_date > '{day}';
+         UPDATE subscriptions SET end_date = NULL, churn_flag = 0 WHERE end_date > '{day}';"
+    ))
+    .unwrap();
+}
