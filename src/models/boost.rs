@@ -8,10 +8,11 @@
 use anyhow::{Result, bail};
 use forust_ml::Matrix;
 use forust_ml::gradientbooster::{ContributionsMethod, GradientBooster, ImportanceMethod};
+use forust_ml::sampler::SampleMethod;
 
 use super::dataset::Design;
 
-/// Learner settings. The defaults are shallow trees with row/column subsampling: churn
+/// Learner settings. The defaults are shallow trees with column subsampling: churn
 /// signal is weak and noisy, and deep trees overfit the few positives.
 ///
 /// The positive-class weight defaults to 1: measured on a 5,000-account simulated world
@@ -25,10 +26,15 @@ pub struct BoostParams {
     pub max_depth: usize,
     pub min_leaf_weight: f32,
     pub l2: f32,
-    pub subsample: f32,
     pub colsample_bytree: f64,
     /// Weight of a positive row relative to a negative one; `None`: negatives ÷ positives.
     pub positive_weight: Option<f64>,
+    /// Training sets of at least this many rows are "large": the booster samples rows by
+    /// gradient (GOSS) and the churn model is the mean of its fold models instead of one
+    /// more model on every row. At 100,000 accounts (420,000 training rows) this cut the
+    /// churn stage from 65 s to 17 s with the same backtest (PR-AUC 0.236 -> 0.237); on
+    /// 5,000-account worlds (19,000 rows) it would cost PR-AUC (seed 7: 0.230 -> 0.210).
+    pub large_rows: usize,
     pub seed: u64,
 }
 
@@ -40,9 +46,9 @@ impl Default for BoostParams {
             max_depth: 3,
             min_leaf_weight: 5.0,
             l2: 1.0,
-            subsample: 0.8,
             colsample_bytree: 0.8,
             positive_weight: Some(1.0),
+            large_rows: 100_000,
             seed: 0,
         }
     }
@@ -94,10 +100,18 @@ impl Booster {
             .set_max_depth(params.max_depth)
             .set_min_leaf_weight(params.min_leaf_weight)
             .set_l2(params.l2)
-            .set_subsample(params.subsample)
             .set_colsample_bytree(params.colsample_bytree)
             .set_seed(params.seed)
-            .set_parallel(true);
+            .set_parallel(true)
+            // Row-wise histogram fill: the same trees, about twice as fast on wide inputs.
+            .set_tiled_histograms(true);
+        if x.rows() >= params.large_rows {
+            // Gradient-based one-side sampling: after a warm-up, each tree sees the rows with
+            // the largest gradients and a tenth of the rest, re-weighted.
+            model = model
+                .set_sample_method(SampleMethod::Goss)
+                .set_subsample(1.0);
+        }
         model
             .fit(&matrix, &target, &weights, None)
             .map_err(|e| anyhow::anyhow!("the churn model failed to train: {e}"))?;
@@ -153,13 +167,14 @@ impl Booster {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::models::calibrate::sigmoid;
     use crate::models::metrics::roc_auc;
     use rand::{Rng, SeedableRng};
 
-    fn synthetic(n: usize, seed: u64) -> (Design, Vec<bool>) {
+    /// Rows with a logistic truth in `a` and `b` (missing a fifth of the time), noise and b².
+    pub(crate) fn synthetic(n: usize, seed: u64) -> (Design, Vec<bool>) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut cols: Vec<Vec<f64>> = (0..4).map(|_| Vec::with_capacity(n)).collect();
         let mut y = Vec::with_capacity(n);
@@ -208,6 +223,25 @@ mod tests {
             imp.iter().position(|(n, _)| n == "noise").unwrap() >= 2,
             "{imp:?}"
         );
+    }
+
+    #[test]
+    fn a_large_training_set_samples_by_gradient_and_still_learns() {
+        let (x, y) = synthetic(4000, 1);
+        let params = BoostParams {
+            large_rows: 1000,
+            ..BoostParams::default()
+        };
+        let goss = Booster::fit(&x, &y, &params).unwrap();
+        let full = Booster::fit(&x, &y, &BoostParams::default()).unwrap();
+        let (xt, yt) = synthetic(3000, 2);
+        let (zg, zf) = (
+            goss.predict_logit(&xt).unwrap(),
+            full.predict_logit(&xt).unwrap(),
+        );
+        assert_ne!(zg, zf, "GOSS must change the trees");
+        let auc = roc_auc(&zg, &yt).unwrap();
+        assert!(auc > 0.78, "ROC-AUC {auc}");
     }
 
     #[test]

@@ -17,7 +17,8 @@ pub const CALIBRATION_FOLDS: usize = 2;
 /// A trained, calibrated churn model.
 #[derive(Debug)]
 pub struct ChurnModel {
-    pub booster: Booster,
+    /// One booster on every row, or the fold models (their mean log-odds) when large.
+    pub boosters: Vec<Booster>,
     pub calibrator: Calibration,
 }
 
@@ -59,8 +60,20 @@ pub fn out_of_fold(
     params: &BoostParams,
     folds: usize,
 ) -> Result<Vec<f64>> {
+    Ok(fit_folds(x, y, groups, params, folds)?.0)
+}
+
+/// The out-of-fold log-odds and the fold models that made them.
+fn fit_folds(
+    x: &Design,
+    y: &[bool],
+    groups: &[String],
+    params: &BoostParams,
+    folds: usize,
+) -> Result<(Vec<f64>, Vec<Booster>)> {
     let fold: Vec<usize> = groups.iter().map(|g| fold_of(g, folds)).collect();
     let mut out = vec![f64::NAN; y.len()];
+    let mut models = Vec::with_capacity(folds);
     for k in 0..folds {
         let train: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != k).collect();
         let test: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == k).collect();
@@ -72,33 +85,63 @@ pub fn out_of_fold(
         for (&i, z) in test.iter().zip(m.predict_logit(&x.take(&test))?) {
             out[i] = z;
         }
+        models.push(m);
     }
-    Ok(out)
+    Ok((out, models))
 }
 
 impl ChurnModel {
     /// Train on `x`/`y` (rows grouped by account in `groups`) and calibrate on out-of-fold
-    /// scores, so the probabilities are honest about rows the model has not seen.
+    /// scores, so the probabilities are honest about rows the model has not seen. On a large
+    /// training set ([`BoostParams::large_rows`]) the fold models themselves are the model.
     pub fn fit(
         x: &Design,
         y: &[bool],
         groups: &[String],
         params: &BoostParams,
     ) -> Result<ChurnModel> {
-        let oof = out_of_fold(x, y, groups, params, CALIBRATION_FOLDS)?;
+        let (oof, models) = fit_folds(x, y, groups, params, CALIBRATION_FOLDS)?;
         let calibrator = Calibration::fit(Method::Isotonic, &oof, y)
             .map_err(|e| anyhow::anyhow!("cannot calibrate the churn model: {e}"))?;
-        let booster = Booster::fit(x, y, params)?;
+        let boosters = if y.len() >= params.large_rows {
+            models
+        } else {
+            vec![Booster::fit(x, y, params)?]
+        };
         Ok(ChurnModel {
-            booster,
+            boosters,
             calibrator,
         })
+    }
+
+    /// Log-odds before calibration: the mean of the boosters'.
+    pub fn predict_logit(&self, x: &Design) -> Result<Vec<f64>> {
+        let mut sum = vec![0.0; x.rows()];
+        for b in &self.boosters {
+            for (s, z) in sum.iter_mut().zip(b.predict_logit(x)?) {
+                *s += z;
+            }
+        }
+        let k = self.boosters.len() as f64;
+        Ok(sum.into_iter().map(|s| s / k).collect())
+    }
+
+    /// Share of the total split gain per input, averaged over the boosters, largest first.
+    pub fn importance(&self) -> Vec<(String, f64)> {
+        let mut total: std::collections::BTreeMap<String, f64> = Default::default();
+        for b in &self.boosters {
+            for (name, g) in b.importance() {
+                *total.entry(name).or_default() += g / self.boosters.len() as f64;
+            }
+        }
+        let mut out: Vec<(String, f64)> = total.into_iter().collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
     }
 
     /// Calibrated churn probabilities.
     pub fn predict(&self, x: &Design) -> Result<Vec<f64>> {
         Ok(self
-            .booster
             .predict_logit(x)?
             .into_iter()
             .map(|z| apply_ranked(&self.calibrator, z))
@@ -107,8 +150,13 @@ impl ChurnModel {
 
     /// The `k` inputs pushing each row's risk up the most and the `k` pushing it down.
     pub fn drivers(&self, x: &Design, k: usize) -> Result<Vec<Drivers>> {
-        let c = self.booster.contributions(x)?;
         let p = x.names.len() + 1;
+        let mut c = vec![0.0; x.rows() * p];
+        for b in &self.boosters {
+            for (s, v) in c.iter_mut().zip(b.contributions(x)?) {
+                *s += v / self.boosters.len() as f64;
+            }
+        }
         Ok((0..x.rows())
             .map(|r| {
                 let row = &c[r * p..r * p + x.names.len()];
@@ -143,6 +191,60 @@ impl ChurnModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::boost::BoostParams;
+
+    use crate::models::boost::tests::synthetic;
+
+    #[test]
+    fn a_large_training_set_is_scored_by_the_mean_of_its_fold_models() {
+        let (x, y) = synthetic(4000, 5);
+        let groups: Vec<String> = (0..4000).map(|i| format!("A-{}", i / 4)).collect();
+        let small = ChurnModel::fit(&x, &y, &groups, &BoostParams::default()).unwrap();
+        assert_eq!(small.boosters.len(), 1);
+        let params = BoostParams {
+            large_rows: 1000,
+            ..BoostParams::default()
+        };
+        let large = ChurnModel::fit(&x, &y, &groups, &params).unwrap();
+        assert_eq!(large.boosters.len(), CALIBRATION_FOLDS);
+        let (xt, _) = synthetic(200, 6);
+        let each: Vec<Vec<f64>> = large
+            .boosters
+            .iter()
+            .map(|b| b.predict_logit(&xt).unwrap())
+            .collect();
+        let z = large.predict_logit(&xt).unwrap();
+        let drivers_c = {
+            let p = xt.names.len() + 1;
+            let per: Vec<Vec<f64>> = large
+                .boosters
+                .iter()
+                .map(|b| b.contributions(&xt).unwrap())
+                .collect();
+            (0..xt.rows())
+                .map(|r| {
+                    (0..p)
+                        .map(|j| per.iter().map(|c| c[r * p + j]).sum::<f64>())
+                        .sum::<f64>()
+                        / per.len() as f64
+                })
+                .collect::<Vec<f64>>()
+        };
+        for r in 0..xt.rows() {
+            let mean = each.iter().map(|e| e[r]).sum::<f64>() / each.len() as f64;
+            assert!((z[r] - mean).abs() < 1e-9, "row {r}");
+            assert!(
+                (drivers_c[r] - mean).abs() < 1e-6,
+                "row {r}: contributions sum"
+            );
+            let p = large.predict(&xt).unwrap()[r];
+            assert!((0.0..=1.0).contains(&p));
+        }
+        // The drivers come from the averaged contributions: the largest up-push is in them.
+        let d = large.drivers(&xt, 3).unwrap();
+        assert!(d.iter().all(|d| d.up.len() <= 3 && d.down.len() <= 3));
+        assert!(d.iter().any(|d| !d.up.is_empty()));
+    }
 
     #[test]
     fn folds_are_stable_and_spread() {

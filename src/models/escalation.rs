@@ -1,6 +1,11 @@
 //! The escalation model: will the account raise an escalated or urgent ticket in the next
 //! 30 days? A random forest ([`super::forest`], 100 trees, balanced class weights),
 //! calibrated on out-of-fold scores like the churn model.
+//!
+//! The model is the mean of the calibration's fold forests (cross-fitting), not one more
+//! forest on every row: a forest's average over bootstrap samples is little changed by it
+//! (5,000-account worlds, backtest PR-AUC seed 7 0.249 both ways, seed 9 0.260 -> 0.258) and
+//! it saves a quarter of the work.
 
 use anyhow::Result;
 use ndarray::Array2;
@@ -13,11 +18,20 @@ use super::forest::{ClassWeight, ForestParams, RandomForest};
 /// Folds for the out-of-fold scores the calibration is fitted on.
 pub const CALIBRATION_FOLDS: usize = 3;
 
+/// Bootstrap rows per tree at most. At 100,000 accounts a fold forest trains on 280,000
+/// rows; 50,000 draws per tree kept the backtest's PR-AUC (0.222) and, with the cross-fitting,
+/// cut the stage from 36 s to 12 s. On 5,000-account worlds (12,600 rows per fold) fewer draws
+/// did cost PR-AUC (seed 7: 0.249 at 12,600, 0.233 at 4,000): worlds under ~20,000 accounts
+/// never reach the cap.
+pub const MAX_DRAWS: usize = 50_000;
+
 /// The forest's settings for escalations: balanced class weights (escalations are a few per
-/// cent of accounts a month) and the forest's measured defaults otherwise.
+/// cent of accounts a month), at most [`MAX_DRAWS`] bootstrap rows per tree, and the forest's
+/// measured defaults otherwise.
 pub fn params(seed: u64) -> ForestParams {
     ForestParams {
         class_weight: ClassWeight::Balanced,
+        max_draws: Some(MAX_DRAWS),
         seed,
         ..ForestParams::default()
     }
@@ -25,7 +39,8 @@ pub fn params(seed: u64) -> ForestParams {
 
 #[derive(Debug)]
 pub struct EscalationModel {
-    pub forest: RandomForest,
+    /// The fold forests; a probability is their mean.
+    pub forests: Vec<RandomForest>,
     pub calibrator: Calibration,
     pub names: Vec<String>,
 }
@@ -51,12 +66,11 @@ impl EscalationModel {
         groups: &[String],
         params: &ForestParams,
     ) -> Result<EscalationModel> {
-        let fold: Vec<usize> = groups
-            .iter()
-            .map(|g| fold_of(g, CALIBRATION_FOLDS))
-            .collect();
+        let folds = CALIBRATION_FOLDS;
+        let fold: Vec<usize> = groups.iter().map(|g| fold_of(g, folds)).collect();
         let mut oof = vec![0.0; y.len()];
-        for k in 0..CALIBRATION_FOLDS {
+        let mut models = Vec::new();
+        for k in 0..folds {
             let train: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != k).collect();
             let test: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == k).collect();
             if test.is_empty() {
@@ -68,11 +82,12 @@ impl EscalationModel {
             for (&i, s) in test.iter().zip(scores) {
                 oof[i] = s;
             }
+            models.push(f);
         }
         let calibrator = Calibration::fit(Method::Isotonic, &oof, y)
             .map_err(|e| anyhow::anyhow!("cannot calibrate the escalation model: {e}"))?;
         Ok(EscalationModel {
-            forest: fit_forest(x, y, params)?,
+            forests: models,
             calibrator,
             names: x.names.clone(),
         })
@@ -83,7 +98,13 @@ impl EscalationModel {
         if x.names != self.names {
             anyhow::bail!("the inputs differ from the ones the escalation model was trained on");
         }
-        let raw = self.forest.predict_proba(matrix(x)?.view());
+        let m = matrix(x)?;
+        let mut raw = vec![0.0; x.rows()];
+        for f in &self.forests {
+            for (r, v) in raw.iter_mut().zip(f.predict_proba(m.view())) {
+                *r += v / self.forests.len() as f64;
+            }
+        }
         Ok(raw
             .into_iter()
             .map(|s| apply_ranked(&self.calibrator, s))
@@ -96,7 +117,18 @@ impl EscalationModel {
             .names
             .iter()
             .cloned()
-            .zip(self.forest.feature_importance().iter().copied())
+            .enumerate()
+            .map(|(i, n)| {
+                let k = self.forests.len() as f64;
+                (
+                    n,
+                    self.forests
+                        .iter()
+                        .map(|f| f.feature_importance()[i])
+                        .sum::<f64>()
+                        / k,
+                )
+            })
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         out

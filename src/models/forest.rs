@@ -126,6 +126,9 @@ pub struct ForestParams {
     pub bootstrap: bool,
     /// Bootstrap draws per tree as a fraction of the rows, in `(0, 1]`.
     pub max_samples: f64,
+    /// At most this many bootstrap draws per tree, whatever the fraction: on large data a
+    /// tree learns as much from a sample, and growing it costs in proportion.
+    pub max_draws: Option<usize>,
     /// Threads for fitting and predicting; 0 means all available cores.
     pub n_threads: usize,
     pub seed: u64,
@@ -143,6 +146,7 @@ impl Default for ForestParams {
             class_weight: ClassWeight::None,
             bootstrap: true,
             max_samples: 1.0,
+            max_draws: None,
             n_threads: 0,
             seed: 42,
         }
@@ -182,9 +186,16 @@ impl ForestParams {
         class_weight: ClassWeight,
         bootstrap: bool,
         max_samples: f64,
+        max_draws: Option<usize>,
         n_threads: usize,
         seed: u64,
     );
+
+    /// Bootstrap draws per tree from `n` rows.
+    fn draws(&self, n: usize) -> usize {
+        let d = ((self.max_samples * n as f64).round() as usize).max(1);
+        self.max_draws.map_or(d, |m| d.min(m))
+    }
 
     fn validate(&self) -> Result<(), ForestError> {
         let bad = |what: &str| Err(ForestError::Params(what.to_string()));
@@ -202,6 +213,9 @@ impl ForestParams {
         }
         if !(self.max_samples > 0.0 && self.max_samples <= 1.0) {
             return bad("max_samples must be in (0, 1]");
+        }
+        if self.max_draws == Some(0) {
+            return bad("max_draws must be at least 1");
         }
         match self.max_features {
             MaxFeatures::Count(0) => return bad("max_features must be at least 1"),
@@ -309,11 +323,7 @@ impl ForestParams {
             params: self,
         };
         let mtry = grower.mtry;
-        let draws = if self.bootstrap {
-            ((self.max_samples * n as f64).round() as usize).max(1)
-        } else {
-            n
-        };
+        let draws = if self.bootstrap { self.draws(n) } else { n };
         let grown = if sample_weight.is_some() {
             run_indexed(
                 self.n_trees,
@@ -815,7 +825,7 @@ impl Grower<'_> {
             .for_each(|(i, f)| *f = i as u32);
         s.counts.fill(0);
         if params.bootstrap {
-            let draws = ((params.max_samples * self.n as f64).round() as usize).max(1);
+            let draws = params.draws(self.n);
             for _ in 0..draws {
                 s.counts[rng.random_range(0..self.n)] += 1;
             }
@@ -1319,6 +1329,31 @@ mod tests {
         assert_eq!(a.trees, b.trees);
         assert_eq!(a.predict_proba(d.x.view()), b.predict_proba(d.x.view()));
         assert_ne!(a.trees, c.trees);
+    }
+
+    #[test]
+    fn max_draws_caps_each_trees_sample() {
+        let d = synthetic(3000, 6, 12);
+        let params = small().min_samples_leaf(20);
+        assert_eq!(params.draws(3000), 3000);
+        assert_eq!(params.clone().max_draws(Some(200)).draws(3000), 200);
+        assert_eq!(params.clone().max_draws(Some(5000)).draws(3000), 3000);
+        let capped = params
+            .clone()
+            .max_draws(Some(200))
+            .fit_arrays(d.x.view(), &d.y, None)
+            .unwrap();
+        // At most 200 distinct rows and 20 per leaf: 10 leaves, 19 nodes at most per tree.
+        assert!(capped.trees.iter().all(|t| t.nodes.len() <= 19));
+        let full = params.fit_arrays(d.x.view(), &d.y, None).unwrap();
+        assert!(full.trees.iter().any(|t| t.nodes.len() > 19));
+        assert!(
+            params
+                .clone()
+                .max_draws(Some(0))
+                .fit_arrays(d.x.view(), &d.y, None)
+                .is_err()
+        );
     }
 
     #[test]

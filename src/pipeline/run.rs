@@ -251,7 +251,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 train_snapshots: plan.train.clone(),
                 train_rows: ty.len(),
                 backtest,
-                importance: model.booster.importance(),
+                importance: model.importance(),
             };
             (report, model)
         }
@@ -281,7 +281,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 train_snapshots: vec![today],
                 train_rows: y.len(),
                 backtest,
-                importance: model.booster.importance(),
+                importance: model.importance(),
             };
             (report, model)
         }
