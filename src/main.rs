@@ -11,6 +11,11 @@ use cge::features;
 use cge::simulate::{self, SimConfig};
 use cge::workspace::{self, Workspace, import};
 
+// mimalloc returns freed pages to the system: with glibc's allocator the memory a finished
+// stage freed stayed resident, and `cge run` at 100,000 accounts peaked ~1 GB higher.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
     workspace::dates::parse_iso_date(s)
         .ok_or_else(|| format!("expected a date YYYY-MM-DD (e.g. 2024-12-31), got {s:?}"))

@@ -175,7 +175,8 @@ pub fn matrices(conn: &Connection, dates: &[NaiveDate], days: i64) -> Result<Vec
     order.sort_by_key(|&i| natural_key(&features[i]));
     let sorted: Vec<String> = order.iter().map(|&i| features[i].clone()).collect();
     let p = sorted.len();
-    let row_major = |cols: &[Vec<f64>]| -> Vec<f64> {
+    // Each window's columns are freed as soon as they are laid out: no second copy of them all.
+    let row_major = |cols: Vec<Vec<f64>>| -> Vec<f64> {
         let mut out = vec![0.0; n * p];
         for (c, &i) in order.iter().enumerate() {
             for (r, v) in cols[i].iter().enumerate() {
@@ -186,14 +187,14 @@ pub fn matrices(conn: &Connection, dates: &[NaiveDate], days: i64) -> Result<Vec
     };
     Ok(dates
         .iter()
-        .enumerate()
-        .map(|(w, &d)| FeatureUsage {
+        .zip(counts.into_iter().zip(errs))
+        .map(|(&d, (c, e))| FeatureUsage {
             as_of: d,
             days,
             account_ids: account_ids.clone(),
             features: sorted.clone(),
-            counts: row_major(&counts[w]),
-            errors: row_major(&errs[w]),
+            counts: row_major(c),
+            errors: row_major(e),
         })
         .collect())
 }

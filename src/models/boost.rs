@@ -90,8 +90,7 @@ impl Booster {
         if !y.iter().any(|&v| v) || y.iter().all(|&v| v) {
             bail!("the training labels hold a single class: nothing to learn");
         }
-        let data = x.column_major();
-        let matrix = Matrix::new(&data, x.rows(), x.names.len());
+        let matrix = Matrix::new(x.column_major(), x.rows(), x.names.len());
         let target: Vec<f64> = y.iter().map(|&v| f64::from(u8::from(v))).collect();
         let weights = class_weights(y, params.positive_weight);
         let mut model = GradientBooster::default()
@@ -131,10 +130,10 @@ impl Booster {
     /// Log-odds of the positive class (before calibration).
     pub fn predict_logit(&self, x: &Design) -> Result<Vec<f64>> {
         self.check(x)?;
-        let data = x.column_major();
-        Ok(self
-            .model
-            .predict(&Matrix::new(&data, x.rows(), x.names.len()), true))
+        Ok(self.model.predict(
+            &Matrix::new(x.column_major(), x.rows(), x.names.len()),
+            true,
+        ))
     }
 
     /// Contributions per row, row-major `rows × (inputs + 1)`: each input's push on the
@@ -144,9 +143,8 @@ impl Booster {
     /// a fraction of that. Whether the top drivers differ much has not been measured yet.
     pub fn contributions(&self, x: &Design) -> Result<Vec<f64>> {
         self.check(x)?;
-        let data = x.column_major();
         Ok(self.model.predict_contributions(
-            &Matrix::new(&data, x.rows(), x.names.len()),
+            &Matrix::new(x.column_major(), x.rows(), x.names.len()),
             ContributionsMethod::Average,
             true,
         ))
@@ -193,13 +191,7 @@ pub(crate) mod tests {
         let names = ["a", "b_or_missing", "noise", "b_squared"]
             .map(String::from)
             .to_vec();
-        (
-            Design {
-                names,
-                columns: cols,
-            },
-            y,
-        )
+        (Design::from_columns(names, cols).unwrap(), y)
     }
 
     #[test]

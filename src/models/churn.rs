@@ -164,8 +164,8 @@ impl ChurnModel {
                 idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
                 let driver = |i: usize| Driver {
                     input: x.names[i].clone(),
-                    value: x.columns[i][r],
-                    words: describe(&x.names[i], x.columns[i][r]),
+                    value: x.column(i)[r],
+                    words: describe(&x.names[i], x.column(i)[r]),
                     contribution: row[i],
                 };
                 Drivers {

@@ -110,57 +110,97 @@ impl Plan {
     }
 }
 
-/// Model inputs of one or more snapshots: named columns of equal length, NaN where missing.
+/// Model inputs of one or more snapshots: named columns of equal length, NaN where missing,
+/// stored column-major in one buffer — what the booster reads in place and the forest views
+/// as a Fortran-order array, so neither copies the training stack.
 #[derive(Debug, Clone, Default)]
 pub struct Design {
     pub names: Vec<String>,
-    pub columns: Vec<Vec<f64>>,
+    data: Vec<f64>,
+    rows: usize,
 }
 
 impl Design {
+    /// A design from named columns of equal length.
+    pub fn from_columns(names: Vec<String>, columns: Vec<Vec<f64>>) -> Result<Design> {
+        if names.len() != columns.len() {
+            bail!("{} names for {} columns", names.len(), columns.len());
+        }
+        let mut x = Design::default();
+        for (name, col) in names.into_iter().zip(columns) {
+            x.push_column(name, &col)?;
+        }
+        Ok(x)
+    }
+
+    /// Add a column; its length must match the columns already there.
+    pub fn push_column(&mut self, name: String, values: &[f64]) -> Result<()> {
+        if self.names.is_empty() {
+            self.rows = values.len();
+        } else if values.len() != self.rows {
+            bail!("column {name} has {} rows, not {}", values.len(), self.rows);
+        }
+        self.names.push(name);
+        self.data.extend_from_slice(values);
+        Ok(())
+    }
+
     pub fn rows(&self) -> usize {
-        self.columns.first().map_or(0, Vec::len)
+        self.rows
+    }
+
+    /// The values of input `i`.
+    pub fn column(&self, i: usize) -> &[f64] {
+        &self.data[i * self.rows..(i + 1) * self.rows]
     }
 
     /// Column-major values, as gradient-boosting crates take them.
-    pub fn column_major(&self) -> Vec<f64> {
-        self.columns.iter().flatten().copied().collect()
+    pub fn column_major(&self) -> &[f64] {
+        &self.data
     }
 
-    /// Row-major values.
-    pub fn row_major(&self) -> Vec<f64> {
-        let n = self.rows();
-        let mut out = Vec::with_capacity(n * self.columns.len());
-        for r in 0..n {
-            out.extend(self.columns.iter().map(|c| c[r]));
-        }
-        out
+    /// The inputs as a rows × columns array view (Fortran order: no copy).
+    pub fn view(&self) -> Result<ndarray::ArrayView2<'_, f64>> {
+        use ndarray::ShapeBuilder;
+        Ok(ndarray::ArrayView2::from_shape(
+            (self.rows, self.names.len()).f(),
+            &self.data,
+        )?)
     }
 
-    /// Append another design's rows; its columns must be the same, in the same order.
-    pub fn append(&mut self, other: &Design) -> Result<()> {
-        if self.names.is_empty() {
-            *self = other.clone();
-            return Ok(());
-        }
-        if self.names != other.names {
+    /// Several designs' rows one after another; their columns must be the same, in order.
+    pub fn stack(parts: &[&Design]) -> Result<Design> {
+        let Some(first) = parts.first() else {
+            return Ok(Design::default());
+        };
+        if parts.iter().any(|d| d.names != first.names) {
             bail!("snapshots disagree on the model inputs");
         }
-        for (a, b) in self.columns.iter_mut().zip(&other.columns) {
-            a.extend_from_slice(b);
+        let rows = parts.iter().map(|d| d.rows).sum();
+        let mut data = Vec::with_capacity(rows * first.names.len());
+        for i in 0..first.names.len() {
+            for d in parts {
+                data.extend_from_slice(d.column(i));
+            }
         }
-        Ok(())
+        Ok(Design {
+            names: first.names.clone(),
+            data,
+            rows,
+        })
     }
 
     /// Rows `idx` of this design.
     pub fn take(&self, idx: &[usize]) -> Design {
+        let mut data = Vec::with_capacity(idx.len() * self.names.len());
+        for i in 0..self.names.len() {
+            let c = self.column(i);
+            data.extend(idx.iter().map(|&r| c[r]));
+        }
         Design {
             names: self.names.clone(),
-            columns: self
-                .columns
-                .iter()
-                .map(|c| idx.iter().map(|&i| c[i]).collect())
-                .collect(),
+            data,
+            rows: idx.len(),
         }
     }
 }
@@ -228,6 +268,14 @@ impl Snapshot {
         usage: &FeatureUsage,
         features: &[String],
     ) -> Result<Snapshot> {
+        let mut s = Snapshot::from_record(record)?;
+        s.add_usage(usage, features)?;
+        Ok(s)
+    }
+
+    /// The active accounts of `record` with the record's inputs only (see [`Self::build`]):
+    /// the record can be dropped before the usage matrices are ready.
+    pub fn from_record(record: &GoldenRecord) -> Result<Snapshot> {
         let frame = &record.frame;
         let status = str_column(frame, "lifecycle_status")?;
         let ids = str_column(frame, "account_id")?;
@@ -248,56 +296,56 @@ impl Snapshot {
             } else {
                 f64_column(frame, f.name)?
             };
-            x.names.push(f.name.to_string());
-            x.columns.push(pick(&values));
+            x.push_column(f.name.to_string(), &pick(&values))?;
         }
         for name in ["plan_tier", "billing_frequency"] {
             let codes = text_codes(name).expect("coded identity column");
-            x.names.push(name.to_string());
-            x.columns
-                .push(pick(&encode(&str_column(frame, name)?, codes)));
+            x.push_column(
+                name.to_string(),
+                &pick(&encode(&str_column(frame, name)?, codes)),
+            )?;
         }
         for (name, values) in ONE_HOT {
             let col = str_column(frame, name)?;
             for v in values {
-                x.names.push(format!("{name}={v}"));
-                x.columns.push(
-                    keep.iter()
-                        .map(|&i| f64::from(u8::from(col[i].as_deref() == Some(*v))))
-                        .collect(),
-                );
+                let indicator: Vec<f64> = keep
+                    .iter()
+                    .map(|&i| f64::from(u8::from(col[i].as_deref() == Some(*v))))
+                    .collect();
+                x.push_column(format!("{name}={v}"), &indicator)?;
             }
         }
-
-        // Per-feature usage, aligned by name: a product feature unseen in a window is zero.
-        let account_ids: Vec<String> = keep
-            .iter()
-            .map(|&i| ids[i].clone().unwrap_or_default())
-            .collect();
-        let rows: Vec<Option<usize>> = account_ids.iter().map(|a| usage.row_of(a)).collect();
-        for (prefix, values) in [("use90", &usage.counts), ("err90", &usage.errors)] {
-            for f in features {
-                let col = usage.features.iter().position(|u| u == f);
-                x.names.push(format!("{prefix}:{f}"));
-                x.columns.push(
-                    rows.iter()
-                        .map(|r| match (r, col) {
-                            (Some(r), Some(c)) => values[r * usage.n_features() + c].ln_1p(),
-                            _ => 0.0,
-                        })
-                        .collect(),
-                );
-            }
-        }
-
         Ok(Snapshot {
             as_of: record.as_of,
             rule_churn: pick(&f64_column(frame, "compound_churn_risk_score")?),
             rule_escalation: pick(&f64_column(frame, "escalation_intensity_score")?),
             arr: pick(&f64_column(frame, "total_arr")?),
-            account_ids,
+            account_ids: keep
+                .iter()
+                .map(|&i| ids[i].clone().unwrap_or_default())
+                .collect(),
             x,
         })
+    }
+
+    /// Append log(1 + usage) and log(1 + errors) per product feature in `features`, aligned
+    /// by name: a product feature unseen in the window is zero.
+    pub fn add_usage(&mut self, usage: &FeatureUsage, features: &[String]) -> Result<()> {
+        let rows: Vec<Option<usize>> = self.account_ids.iter().map(|a| usage.row_of(a)).collect();
+        for (prefix, values) in [("use90", &usage.counts), ("err90", &usage.errors)] {
+            for f in features {
+                let col = usage.features.iter().position(|u| u == f);
+                let column: Vec<f64> = rows
+                    .iter()
+                    .map(|r| match (r, col) {
+                        (Some(r), Some(c)) => values[r * usage.n_features() + c].ln_1p(),
+                        _ => 0.0,
+                    })
+                    .collect();
+                self.x.push_column(format!("{prefix}:{f}"), &column)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {

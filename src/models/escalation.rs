@@ -8,7 +8,6 @@
 //! it saves a quarter of the work.
 
 use anyhow::Result;
-use ndarray::Array2;
 
 use super::calibrate::{Calibration, Method, apply_ranked};
 use super::churn::fold_of;
@@ -45,16 +44,9 @@ pub struct EscalationModel {
     pub names: Vec<String>,
 }
 
-fn matrix(x: &Design) -> Result<Array2<f64>> {
-    Ok(Array2::from_shape_vec(
-        (x.rows(), x.names.len()),
-        x.row_major(),
-    )?)
-}
-
 fn fit_forest(x: &Design, y: &[bool], params: &ForestParams) -> Result<RandomForest> {
     params
-        .fit_arrays(matrix(x)?.view(), y, None)
+        .fit_arrays(x.view()?, y, None)
         .map_err(|e| anyhow::anyhow!("the escalation model failed to train: {e}"))
 }
 
@@ -78,7 +70,7 @@ impl EscalationModel {
             }
             let yk: Vec<bool> = train.iter().map(|&i| y[i]).collect();
             let f = fit_forest(&x.take(&train), &yk, params)?;
-            let scores = f.predict_proba(matrix(&x.take(&test))?.view());
+            let scores = f.predict_proba(x.take(&test).view()?);
             for (&i, s) in test.iter().zip(scores) {
                 oof[i] = s;
             }
@@ -98,10 +90,10 @@ impl EscalationModel {
         if x.names != self.names {
             anyhow::bail!("the inputs differ from the ones the escalation model was trained on");
         }
-        let m = matrix(x)?;
+        let m = x.view()?;
         let mut raw = vec![0.0; x.rows()];
         for f in &self.forests {
-            for (r, v) in raw.iter_mut().zip(f.predict_proba(m.view())) {
+            for (r, v) in raw.iter_mut().zip(f.predict_proba(m)) {
                 *r += v / self.forests.len() as f64;
             }
         }

@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ndarray::Array2;
-
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -156,63 +154,116 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     } else {
         plan.dates()
     };
-    let mut records = BTreeMap::new();
-    for (i, d) in dates.iter().enumerate() {
+    // The per-feature usage matrices come from one scan of the usage table, on a second
+    // read-only connection while this one computes the golden records (two cores busy). Each
+    // record becomes its snapshot's inputs at once and is dropped, today's excepted: at
+    // 100,000 accounts ten records and their matrices together weighed over a gigabyte.
+    let path = ws.path().to_path_buf();
+    let cancel = reporter.cancel_flag();
+    let (usage, snaps, today_record) = std::thread::scope(|scope| -> Result<_> {
+        let scan = scope.spawn(|| -> Result<Vec<per_feature::FeatureUsage>> {
+            let mut c = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            c.busy_timeout(crate::workspace::busy_timeout())?;
+            c.progress_handler(
+                20_000,
+                Some(move || cancel.load(std::sync::atomic::Ordering::Relaxed)),
+            )?;
+            per_feature::matrices(&c, &dates, per_feature::DEFAULT_DAYS)
+        });
+        let mut snaps = BTreeMap::new();
+        let mut today_record = None;
+        for (i, d) in dates.iter().enumerate() {
+            reporter.check()?;
+            report_stage(
+                reporter,
+                "snapshots",
+                (5 + 50 * i / dates.len()) as u8,
+                format!("golden record as of {d} ({}/{})", i + 1, dates.len()),
+            );
+            let record = features::compute(ws, *d, &Reporter::silent())?;
+            snaps.insert(*d, Snapshot::from_record(&record)?);
+            if *d == today {
+                today_record = Some(record);
+            }
+        }
+        report_stage(reporter, "snapshots", 55, "per-feature usage".into());
+        let usage = scan
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the per-feature usage scan crashed")));
         reporter.check()?;
-        report_stage(
-            reporter,
-            "snapshots",
-            (5 + 50 * i / dates.len()) as u8,
-            format!("golden record as of {d} ({}/{})", i + 1, dates.len()),
-        );
-        records.insert(*d, features::compute(ws, *d, &Reporter::silent())?);
-    }
-    report_stage(reporter, "snapshots", 55, "per-feature usage".into());
-    let usage = per_feature::matrices(ws.conn(), &dates, per_feature::DEFAULT_DAYS)?;
+        Ok((usage?, snaps, today_record.context("today's record")?))
+    })?;
     let product_features = usage
         .first()
         .map(|u| u.features.clone())
         .unwrap_or_default();
-    let mut snaps = BTreeMap::new();
-    for (d, u) in dates.iter().zip(&usage) {
-        snaps.insert(*d, Snapshot::build(&records[d], u, &product_features)?);
+    let mut snaps = snaps;
+    let mut today_usage = None;
+    for u in usage {
+        if let Some(s) = snaps.get_mut(&u.as_of) {
+            s.add_usage(&u, &product_features)?;
+        }
+        if u.as_of == today {
+            today_usage = Some(u);
+        }
     }
-    // Only today's record and usage matrix are needed from here on: free the others
-    // (at 100,000 accounts each snapshot's record and matrix weigh tens of megabytes).
-    let today_record = records.remove(&today).context("today's record")?;
-    drop(records);
-    let today_usage = &usage
-        .into_iter()
-        .find(|u| u.as_of == today)
-        .context("today's usage")?;
-    let today_snap = snaps.get(&today).context("today's snapshot")?.clone();
+    let today_usage = &today_usage.context("today's usage")?;
+    // Today's accounts are scored, never trained on (their outcomes are not known yet).
+    let today_snap = snaps.remove(&today).context("today's snapshot")?;
     if today_snap.is_empty() {
         bail!("no account is active as of {today}: nothing to score");
     }
 
+    // The record scans are over: give back the page cache they needed.
+    ws.conn().pragma_update(None, "cache_size", -2000)?;
+    ws.conn().execute_batch("PRAGMA shrink_memory")?;
     let conn = ws.conn();
-    let (report, model) = match source {
+    let (report, model, escalation) = match source {
         LabelSource::ChurnEvents => {
-            let stack = |ds: &[NaiveDate]| {
-                stack(&snaps, ds, opts.permute_labels, |ids, d| {
+            let churn_y = |snaps: &Snapshots, ds: &[NaiveDate], permute: Option<u64>| {
+                labels(snaps, ds, permute, |ids, d| {
                     dataset::churn_labels(conn, ids, d, plan.horizon)
                 })
             };
+            let escalation_y = |snaps: &Snapshots, ds: &[NaiveDate]| {
+                labels(snaps, ds, None, |ids, d| {
+                    dataset::escalation_labels(conn, ids, d, dataset::ESCALATION_DAYS)
+                })
+            };
+            let forest = escalation::params(opts.params.seed);
+
+            // The backtest: both models on one stack of the earlier month-ends, freed after.
             reporter.check()?;
             report_stage(
                 reporter,
-                "churn backtest",
+                "backtest",
                 60,
                 format!(
-                    "training on {} month-ends before {}",
+                    "churn model on {} month-ends before {}",
                     plan.backtest_train.len(),
                     plan.eval
                 ),
             );
-            // The backtest's training stack is freed before today's is built.
-            let back = {
-                let (bx, by, bg) = stack(&plan.backtest_train)?;
-                ChurnModel::fit(&bx, &by, &bg, &opts.params)?
+            let (back_churn, back_escalation) = {
+                let (bx, bg) = stack(&snaps, &plan.backtest_train)?;
+                let by = churn_y(&snaps, &plan.backtest_train, opts.permute_labels)?;
+                let by_esc = escalation_y(&snaps, &plan.backtest_train)?;
+                // Month-ends only the backtest trains on are in the stack now: free them.
+                snaps.retain(|d, _| plan.train.contains(d));
+                let churn = ChurnModel::fit(&bx, &by, &bg, &opts.params)?;
+                reporter.check()?;
+                report_stage(
+                    reporter,
+                    "backtest",
+                    70,
+                    "escalation model on the same month-ends".into(),
+                );
+                let esc = EscalationModel::fit(&bx, &by_esc, &bg, &forest)?;
+                (churn, esc)
             };
             let eval = &snaps[&plan.eval];
             let ey = dataset::churn_labels(conn, &eval.account_ids, plan.eval, plan.horizon)?;
@@ -223,12 +274,26 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 None
             };
             let backtest = Evaluation::new(
-                &back.predict(&eval.x)?,
+                &back_churn.predict(&eval.x)?,
                 &ey,
                 &eval.rule_churn,
                 oracle.as_deref(),
             );
+            let esc_y = dataset::escalation_labels(
+                conn,
+                &eval.account_ids,
+                plan.eval,
+                dataset::ESCALATION_DAYS,
+            )?;
+            let esc_backtest = Evaluation::new(
+                &back_escalation.predict(&eval.x)?,
+                &esc_y,
+                &eval.rule_escalation,
+                None,
+            );
+            drop((back_churn, back_escalation));
 
+            // Today's models: one stack of the month-ends whose outcomes are known.
             reporter.check()?;
             report_stage(
                 reporter,
@@ -240,8 +305,22 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                     plan.eval
                 ),
             );
-            let (tx, ty, tg) = stack(&plan.train)?;
+            let (tx, tg) = stack(&snaps, &plan.train)?;
+            let ty = churn_y(&snaps, &plan.train, opts.permute_labels)?;
             let model = ChurnModel::fit(&tx, &ty, &tg, &opts.params)?;
+            reporter.check()?;
+            report_stage(
+                reporter,
+                "escalation model",
+                88,
+                "random forest on the same month-ends".into(),
+            );
+            let esc_ty = escalation_y(&snaps, &plan.train)?;
+            let esc_model = EscalationModel::fit(&tx, &esc_ty, &tg, &forest)?;
+            drop((tx, tg));
+            let probs = esc_model.predict(&today_snap.x)?;
+            let mut importance = esc_model.importance();
+            importance.truncate(20);
             let report = ChurnReport {
                 label_source: "churn-events".into(),
                 label_note,
@@ -253,7 +332,13 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 backtest,
                 importance: model.importance(),
             };
-            (report, model)
+            let escalation = EscalationReport {
+                days: dataset::ESCALATION_DAYS,
+                train_rows: esc_ty.len(),
+                backtest: esc_backtest,
+                importance,
+            };
+            (report, model, Some((escalation, probs)))
         }
         LabelSource::ChurnFlag => {
             // One undated label per account: scored out of fold on today's snapshot, each
@@ -283,53 +368,8 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 backtest,
                 importance: model.importance(),
             };
-            (report, model)
+            (report, model, None)
         }
-    };
-
-    // Escalation: the same snapshots, labelled by escalated or urgent tickets in 30 days.
-    let escalation = if source == LabelSource::ChurnEvents {
-        reporter.check()?;
-        report_stage(
-            reporter,
-            "escalation model",
-            88,
-            "random forest on the same snapshots".into(),
-        );
-        let stack = |ds: &[NaiveDate]| {
-            stack(&snaps, ds, None, |ids, d| {
-                dataset::escalation_labels(conn, ids, d, dataset::ESCALATION_DAYS)
-            })
-        };
-        let params = escalation::params(opts.params.seed);
-        let back = {
-            let (bx, by, bg) = stack(&plan.backtest_train)?;
-            EscalationModel::fit(&bx, &by, &bg, &params)?
-        };
-        let eval = &snaps[&plan.eval];
-        let ey = dataset::escalation_labels(
-            conn,
-            &eval.account_ids,
-            plan.eval,
-            dataset::ESCALATION_DAYS,
-        )?;
-        let backtest = Evaluation::new(&back.predict(&eval.x)?, &ey, &eval.rule_escalation, None);
-        let (tx, ty, tg) = stack(&plan.train)?;
-        let model = EscalationModel::fit(&tx, &ty, &tg, &params)?;
-        let probs = model.predict(&today_snap.x)?;
-        let mut importance = model.importance();
-        importance.truncate(20);
-        Some((
-            EscalationReport {
-                days: dataset::ESCALATION_DAYS,
-                train_rows: ty.len(),
-                backtest,
-                importance,
-            },
-            probs,
-        ))
-    } else {
-        None
     };
 
     report_stage(
@@ -370,10 +410,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     let hits = crosssell::evaluate(today_usage, Some(&rows), &params, 42)?;
     let hybrid: HashMap<String, f64> = cs.hybrid_scores(&today_record)?.into_iter().collect();
     // The map of the book: today's model inputs, one point per scored account.
-    let map = map::embed(&Array2::from_shape_vec(
-        (today_snap.len(), today_snap.x.names.len()),
-        today_snap.x.row_major(),
-    )?)?;
+    let map = map::embed(&today_snap.x.view()?.to_owned())?;
     let scores = scores
         .into_iter()
         .enumerate()
@@ -414,28 +451,37 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     })
 }
 
-/// The snapshots of `dates` stacked into one training set: inputs, labels from `label`
-/// (optionally permuted with a seed: the permutation test) and each row's account.
-fn stack(
-    snaps: &BTreeMap<NaiveDate, Snapshot>,
+/// Snapshots by date.
+type Snapshots = BTreeMap<NaiveDate, Snapshot>;
+
+/// The snapshots of `dates` stacked into one training set: inputs and each row's account.
+fn stack(snaps: &Snapshots, dates: &[NaiveDate]) -> Result<(Design, Vec<String>)> {
+    let x = Design::stack(&dates.iter().map(|d| &snaps[d].x).collect::<Vec<_>>())?;
+    let g = dates
+        .iter()
+        .flat_map(|d| snaps[d].account_ids.iter().cloned())
+        .collect();
+    Ok((x, g))
+}
+
+/// The labels of the stacked `dates` from `label`, optionally permuted with a seed (the
+/// permutation test).
+fn labels(
+    snaps: &Snapshots,
     dates: &[NaiveDate],
     permute: Option<u64>,
     label: impl Fn(&[String], NaiveDate) -> Result<Vec<bool>>,
-) -> Result<(Design, Vec<bool>, Vec<String>)> {
-    let mut x = Design::default();
-    let (mut y, mut g) = (Vec::new(), Vec::new());
+) -> Result<Vec<bool>> {
+    let mut y = Vec::new();
     for d in dates {
-        let s = &snaps[d];
-        x.append(&s.x)?;
-        y.extend(label(&s.account_ids, *d)?);
-        g.extend(s.account_ids.iter().cloned());
+        y.extend(label(&snaps[d].account_ids, *d)?);
     }
     if let Some(seed) = permute {
         use rand::SeedableRng;
         use rand::seq::SliceRandom;
         y.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
     }
-    Ok((x, y, g))
+    Ok(y)
 }
 
 /// Decide the churn label source; the note says why, for the report.
