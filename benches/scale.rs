@@ -1,6 +1,7 @@
-//! Scale benchmark: simulate, golden record, usage windows (polars vs SQLite), the TUI and the
-//! cross-sell model at 10,000 and 100,000 accounts, each stage in its own process so peak
-//! memory is its own.
+//! Scale benchmark: simulate, golden record, usage windows (polars vs SQLite), the TUI, the
+//! cross-sell model and the whole `cge run` (its stages timed one by one: snapshots, the
+//! backtest's churn and escalation models, today's, scoring, cross-sell) at 10,000 and
+//! 100,000 accounts, each stage in its own process so peak memory is its own.
 //!
 //! `cargo bench --bench scale` (set `CGE_BENCH_SCALES=1000,10000` to choose sizes).
 //! Workspaces are kept in `target/bench-data/` between stages.
@@ -13,6 +14,10 @@ use cge::features;
 use cge::simulate::{SimConfig, simulate};
 use cge::workspace::Workspace;
 use chrono::NaiveDate;
+
+// The allocator `cge` itself uses (see src/main.rs), so peak memory is the command's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 31).unwrap()
@@ -164,12 +169,53 @@ fn stage(name: &str, n: usize) {
             );
         }
         "crosssell" => crosssell(n),
+        "run" => run(n),
         other => panic!("unknown stage {other}"),
     }
 }
 
 /// The cross-sell model on the stored golden record: fit, scores, recommendations,
 /// lookalikes, evaluation, the map; and the SVD's Gram route against linfa-linalg's exact SVD.
+/// `cge run` as the command runs it, timed from one progress stage to the next.
+fn run(n: usize) {
+    use cge::job::Reporter;
+    use cge::pipeline::run::{RunOptions, run};
+    use std::sync::{Arc, Mutex};
+    let mut ws = Workspace::open(&workspace(n)).unwrap();
+    let marks: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let sink = marks.clone();
+    let reporter = Reporter::with(move |p| {
+        let mut m = sink.lock().unwrap();
+        // A stage's later messages (e.g. each month-end's record) stay in that stage.
+        if m.last().is_none_or(|(s, _)| *s != p.stage) {
+            m.push((p.stage.clone(), Instant::now()));
+        }
+    });
+    let t = Instant::now();
+    let r = run(&mut ws, &RunOptions::default(), &reporter).unwrap();
+    let total = t.elapsed().as_secs_f64();
+    let m = marks.lock().unwrap();
+    for w in m.windows(2) {
+        let secs = (w[1].1 - w[0].1).as_secs_f64();
+        report(&format!("run: {}", w[0].0), n, secs, "");
+    }
+    let esc = r
+        .escalation
+        .as_ref()
+        .and_then(|e| e.backtest.pr_auc)
+        .unwrap_or(f64::NAN);
+    let churn = r.churn.backtest.pr_auc.unwrap_or(f64::NAN);
+    report(
+        "run (total)",
+        n,
+        total,
+        &format!(
+            "{} scored; backtest PR-AUC churn {:.3} (base {:.3}), escalation {esc:.3}",
+            r.accounts_scored, churn, r.churn.backtest.base_rate
+        ),
+    );
+}
+
 fn crosssell(n: usize) {
     use cge::models::{crosssell, map};
     use linfa_linalg::svd::{SVD, SvdSort};
@@ -293,7 +339,7 @@ fn main() {
         .collect();
     let me = std::env::current_exe().unwrap();
     for n in scales {
-        for name in ["simulate", "features", "windows", "tui", "crosssell"] {
+        for name in ["simulate", "features", "windows", "tui", "crosssell", "run"] {
             let status = Command::new(&me)
                 .args([name, &n.to_string()])
                 .status()

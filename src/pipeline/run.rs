@@ -240,10 +240,10 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             reporter.check()?;
             report_stage(
                 reporter,
-                "backtest",
+                "churn backtest",
                 60,
                 format!(
-                    "churn model on {} month-ends before {}",
+                    "training on {} month-ends before {}",
                     plan.backtest_train.len(),
                     plan.eval
                 ),
@@ -258,9 +258,9 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 reporter.check()?;
                 report_stage(
                     reporter,
-                    "backtest",
+                    "escalation backtest",
                     70,
-                    "escalation model on the same month-ends".into(),
+                    "random forest on the same month-ends".into(),
                 );
                 let esc = EscalationModel::fit(&bx, &by_esc, &bg, &forest)?;
                 (churn, esc)
