@@ -307,6 +307,9 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             );
             let (tx, tg) = stack(&snaps, &plan.train)?;
             let ty = churn_y(&snaps, &plan.train, opts.permute_labels)?;
+            let esc_ty = escalation_y(&snaps, &plan.train)?;
+            // Everything the models need from the month-ends is in the stack and the labels.
+            drop(snaps);
             let model = ChurnModel::fit(&tx, &ty, &tg, &opts.params)?;
             reporter.check()?;
             report_stage(
@@ -315,7 +318,6 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 88,
                 "random forest on the same month-ends".into(),
             );
-            let esc_ty = escalation_y(&snaps, &plan.train)?;
             let esc_model = EscalationModel::fit(&tx, &esc_ty, &tg, &forest)?;
             drop((tx, tg));
             let probs = esc_model.predict(&today_snap.x)?;
