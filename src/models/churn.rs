@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::boost::{BoostParams, Booster};
 use super::calibrate::{Calibration, Method, apply_ranked};
 use super::dataset::{Design, describe};
+use super::folds::cross_fit;
 
 /// Folds for the out-of-fold scores the calibration is fitted on. Two, not three: each extra
 /// fold is another boosted model on most of the rows, and on the 5,000-account worlds the
@@ -40,18 +41,6 @@ pub struct Drivers {
     pub down: Vec<Driver>,
 }
 
-/// Fold of a row: by its group (the account), so an account's snapshots never sit on both
-/// sides of a fold — its own later label would otherwise inform its score.
-pub(crate) fn fold_of(group: &str, folds: usize) -> usize {
-    // FNV-1a: stable across runs and platforms, unlike the std hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in group.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    (h % folds as u64) as usize
-}
-
 /// Out-of-fold log-odds: each row scored by a model that never saw its account.
 pub fn out_of_fold(
     x: &Design,
@@ -71,23 +60,14 @@ fn fit_folds(
     params: &BoostParams,
     folds: usize,
 ) -> Result<(Vec<f64>, Vec<Booster>)> {
-    let fold: Vec<usize> = groups.iter().map(|g| fold_of(g, folds)).collect();
-    let mut out = vec![f64::NAN; y.len()];
-    let mut models = Vec::with_capacity(folds);
-    for k in 0..folds {
-        let train: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != k).collect();
-        let test: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == k).collect();
-        if test.is_empty() {
-            continue;
-        }
-        let yk: Vec<bool> = train.iter().map(|&i| y[i]).collect();
-        let m = Booster::fit(&x.take(&train), &yk, params)?;
-        for (&i, z) in test.iter().zip(m.predict_logit(&x.take(&test))?) {
-            out[i] = z;
-        }
-        models.push(m);
-    }
-    Ok((out, models))
+    cross_fit(
+        x,
+        y,
+        groups,
+        folds,
+        |x, y| Booster::fit(x, y, params),
+        |m, x| m.predict_logit(x),
+    )
 }
 
 impl ChurnModel {
@@ -191,8 +171,6 @@ impl ChurnModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::boost::BoostParams;
-
     use crate::models::boost::tests::synthetic;
 
     #[test]
@@ -244,15 +222,5 @@ mod tests {
         let d = large.drivers(&xt, 3).unwrap();
         assert!(d.iter().all(|d| d.up.len() <= 3 && d.down.len() <= 3));
         assert!(d.iter().any(|d| !d.up.is_empty()));
-    }
-
-    #[test]
-    fn folds_are_stable_and_spread() {
-        assert_eq!(fold_of("A-1", 3), fold_of("A-1", 3));
-        let counts = (0..3000).fold([0usize; 3], |mut c, i| {
-            c[fold_of(&format!("ACC-{i}"), 3)] += 1;
-            c
-        });
-        assert!(counts.iter().all(|&n| n > 900), "{counts:?}");
     }
 }

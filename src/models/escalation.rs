@@ -10,8 +10,8 @@
 use anyhow::Result;
 
 use super::calibrate::{Calibration, Method, apply_ranked};
-use super::churn::fold_of;
 use super::dataset::Design;
+use super::folds::cross_fit;
 use super::forest::{ClassWeight, ForestParams, RandomForest};
 
 /// Folds for the out-of-fold scores the calibration is fitted on.
@@ -65,24 +65,14 @@ impl EscalationModel {
         groups: &[String],
         params: &ForestParams,
     ) -> Result<EscalationModel> {
-        let folds = CALIBRATION_FOLDS;
-        let fold: Vec<usize> = groups.iter().map(|g| fold_of(g, folds)).collect();
-        let mut oof = vec![0.0; y.len()];
-        let mut models = Vec::new();
-        for k in 0..folds {
-            let train: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != k).collect();
-            let test: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == k).collect();
-            if test.is_empty() {
-                continue;
-            }
-            let yk: Vec<bool> = train.iter().map(|&i| y[i]).collect();
-            let f = fit_forest(&x.take(&train), &yk, params)?;
-            let scores = f.predict_proba(x.take(&test).view()?);
-            for (&i, s) in test.iter().zip(scores) {
-                oof[i] = s;
-            }
-            models.push(f);
-        }
+        let (oof, models) = cross_fit(
+            x,
+            y,
+            groups,
+            CALIBRATION_FOLDS,
+            |x, y| fit_forest(x, y, params),
+            |f, x| Ok(f.predict_proba(x.view()?)),
+        )?;
         let calibrator = Calibration::fit(Method::Isotonic, &oof, y)
             .map_err(|e| anyhow::anyhow!("cannot calibrate the escalation model: {e}"))?;
         Ok(EscalationModel {

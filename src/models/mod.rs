@@ -12,6 +12,7 @@ pub mod crosssell;
 pub mod dataset;
 pub mod escalation;
 pub mod evaluate;
+pub mod folds;
 pub mod forest;
 pub mod map;
 pub mod metrics;
