@@ -179,7 +179,7 @@ fn stage(name: &str, n: usize) {
 /// `cge run` as the command runs it, timed from one progress stage to the next.
 fn run(n: usize) {
     use cge::job::Reporter;
-    use cge::pipeline::run::{RunOptions, run};
+    use cge::pipeline::{execute, run::RunOptions};
     use std::sync::{Arc, Mutex};
     let mut ws = Workspace::open(&workspace(n)).unwrap();
     let marks: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
@@ -192,7 +192,7 @@ fn run(n: usize) {
         }
     });
     let t = Instant::now();
-    let r = run(&mut ws, &RunOptions::default(), &reporter).unwrap();
+    let (_, r) = execute(&mut ws, &RunOptions::default(), &reporter).unwrap();
     let total = t.elapsed().as_secs_f64();
     let m = marks.lock().unwrap();
     for w in m.windows(2) {

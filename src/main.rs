@@ -146,18 +146,99 @@ enum Command {
         /// fold), or auto (events unless their dates look unreliable).
         #[arg(long, value_enum, default_value_t = LabelArg::Auto)]
         label: LabelArg,
+        /// The Next Best Action playbook (TOML). Default: playbook.toml in the config folder
+        /// if present, else the built-in one (assets/playbook.toml).
+        #[arg(long, value_name = "FILE")]
+        playbook: Option<PathBuf>,
+        /// Stored runs to keep; older ones are deleted when this run is stored.
+        #[arg(long, default_value_t = cge::pipeline::run::DEFAULT_KEEP_RUNS, value_name = "N")]
+        keep: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// List the stored runs, newest first.
+    Runs {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a stored run as CSV: the action list, cross-sell opportunities, escalation
+    /// risks (the original notebook's three files) or the golden record.
+    Export {
+        /// Which file.
+        #[arg(long, value_enum, default_value_t = WhatArg::Actions)]
+        what: WhatArg,
+        /// The run to export (default: the newest; `cge runs` lists them).
+        #[arg(long, value_name = "ID")]
+        run: Option<i64>,
+        /// Output file, or - for standard output. Default: the original's file name
+        /// (csm_action_list.csv, crosssell_opportunities.csv, escalation_risks.csv,
+        /// golden_record.csv) in the current folder.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Only this owner's accounts (any case).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only accounts whose action contains this text (any case), e.g. rescue.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this industry (any case).
+        #[arg(long)]
+        industry: Option<String>,
+        /// Only this plan tier (any case).
+        #[arg(long)]
+        plan_tier: Option<String>,
+        /// Only accounts with at least this ARR.
+        #[arg(long, value_name = "DOLLARS")]
+        min_arr: Option<f64>,
+        /// Only accounts with at least this churn risk, 0–1 (e.g. 0.4).
+        #[arg(long, value_name = "P", value_parser = parse_probability)]
+        min_churn: Option<f64>,
+        /// Only annual contracts renewing within this many days.
+        #[arg(long, value_name = "DAYS")]
+        renewal_within: Option<i64>,
+        /// Only accounts whose name or id contains this text (any case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+    },
     /// Show the workspace's path, schema version, row counts and date ranges.
     Info,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum WhatArg {
+    Actions,
+    Crosssell,
+    Escalation,
+    Golden,
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "expected a probability between 0 and 1 (e.g. 0.4), got {s:?}"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // A reader that stopped early (`cge export -o - | head`) is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             report(&e);
             ExitCode::FAILURE
@@ -187,6 +268,22 @@ fn progress_on_stderr(started: std::time::Instant) -> cge::job::Reporter {
             p.message
         )
     })
+}
+
+/// A progress bar on stderr (a terminal): the stage and its message, percent as the bar.
+fn progress_bar() -> (cge::job::Reporter, indicatif::ProgressBar) {
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos:>3}% {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let b = bar.clone();
+    let reporter = cge::job::Reporter::with(move |p| {
+        b.set_position(p.percent as u64);
+        b.set_message(format!("{}: {}", p.stage, p.message));
+    });
+    (reporter, bar)
 }
 
 fn workspace_path(cli: &Cli) -> Result<PathBuf> {
@@ -281,9 +378,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             horizon,
             snapshots,
             label,
+            playbook,
+            keep,
             json,
         }) => {
             use cge::pipeline::run::{self, LabelChoice, RunOptions};
+            let playbook = cge::actions::playbook::Playbook::resolve(playbook.as_deref())?;
             let mut ws = Workspace::open_existing(&path)?;
             let opts = RunOptions {
                 as_of,
@@ -294,17 +394,92 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     LabelArg::ChurnEvents => LabelChoice::ChurnEvents,
                     LabelArg::ChurnFlag => LabelChoice::ChurnFlag,
                 },
+                playbook,
+                keep_runs: keep,
                 ..RunOptions::default()
             };
             let started = std::time::Instant::now();
-            let reporter = progress_on_stderr(started);
-            let report = run::run(&mut ws, &opts, &reporter)?;
-            let run_id = run::store(&mut ws, &report)?;
-            eprintln!("stored as run {run_id} in {}", ws.path().display());
+            let (reporter, bar) = if std::io::stderr().is_terminal() {
+                let (r, b) = progress_bar();
+                (r, Some(b))
+            } else {
+                (progress_on_stderr(started), None)
+            };
+            let result = cge::pipeline::execute(&mut ws, &opts, &reporter);
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            let (run_id, report) = result?;
+            eprintln!(
+                "stored as run {run_id} in {} ({:.1} s)",
+                ws.path().display(),
+                started.elapsed().as_secs_f64()
+            );
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", run::summary(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Runs { json }) => {
+            let ws = Workspace::open_existing(&path)?;
+            let runs = cge::pipeline::history::list(ws.conn())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print!("{}", cge::pipeline::history::table(&runs));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Export {
+            what,
+            run,
+            output,
+            force,
+            owner,
+            action,
+            industry,
+            plan_tier,
+            min_arr,
+            min_churn,
+            renewal_within,
+            search,
+        }) => {
+            use cge::export::tables::{self, Filters, What};
+            let what = match what {
+                WhatArg::Actions => What::Actions,
+                WhatArg::Crosssell => What::CrossSell,
+                WhatArg::Escalation => What::Escalation,
+                WhatArg::Golden => What::Golden,
+            };
+            let filters = Filters {
+                owner,
+                action,
+                industry,
+                plan_tier,
+                min_arr,
+                min_churn,
+                renewal_within,
+                search,
+            };
+            let ws = Workspace::open_existing(&path)?;
+            let table = tables::table(ws.conn(), run, what, &filters)?;
+            let out = output.unwrap_or_else(|| PathBuf::from(what.file_name()));
+            if out.as_os_str() == "-" {
+                let stdout = std::io::stdout();
+                cge::export::write_rows(stdout.lock(), &table.headers, table.rows)?;
+            } else {
+                let n = cge::export::write_csv(&out, &table.headers, table.rows, force).map_err(
+                    |e| match e.downcast_ref::<cge::export::AlreadyExists>() {
+                        Some(_) => anyhow::anyhow!(
+                            "{} already exists: pass --force to replace it, or -o another file",
+                            out.display()
+                        ),
+                        None => e,
+                    },
+                )?;
+                eprintln!("wrote {n} rows to {}", out.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,5 +1,8 @@
 //! Safe CSV export: UTF-8 with a header, formula cells defused, written to a temp
-//! file and renamed into place, never replacing an existing file unless asked.
+//! file and renamed into place, never replacing an existing file unless asked. `tables`
+//! builds the files of a stored run.
+
+pub mod tables;
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -42,20 +45,7 @@ where
         .suffix(".tmp")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let mut count = 0;
-    {
-        let mut w = csv::WriterBuilder::new().from_writer(std::io::BufWriter::new(tmp.as_file()));
-        w.write_record(headers.iter().map(|h| defuse(h).into_owned()))?;
-        for row in rows {
-            let cells: Vec<String> = row.into_iter().collect();
-            w.write_record(cells.iter().map(|c| defuse(c).into_owned()))?;
-            count += 1;
-        }
-        w.flush()?;
-        w.into_inner()
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .flush()?;
-    }
+    let count = write_rows(tmp.as_file(), headers, rows)?;
     tmp.as_file().sync_all()?;
     if overwrite {
         tmp.persist(path)
@@ -71,6 +61,29 @@ where
             }
         })?;
     }
+    Ok(count)
+}
+
+/// Write `headers` and `rows` as CSV (RFC 4180 quoting, every cell defused) to `out`.
+/// Returns the number of data rows.
+pub fn write_rows<W, I, R>(out: W, headers: &[&str], rows: I) -> Result<usize>
+where
+    W: Write,
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = String>,
+{
+    let mut count = 0;
+    let mut w = csv::WriterBuilder::new().from_writer(std::io::BufWriter::new(out));
+    w.write_record(headers.iter().map(|h| defuse(h).into_owned()))?;
+    for row in rows {
+        let cells: Vec<String> = row.into_iter().collect();
+        w.write_record(cells.iter().map(|c| defuse(c).into_owned()))?;
+        count += 1;
+    }
+    w.flush()?;
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .flush()?;
     Ok(count)
 }
 

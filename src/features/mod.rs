@@ -227,16 +227,21 @@ fn compute_frame(
 /// one transaction. The TUI opens the record stored for the workspace's data as-of date;
 /// records for other dates sit beside it and never change what it opens.
 pub fn store(ws: &mut Workspace, gr: &GoldenRecord, reporter: &Reporter) -> Result<()> {
-    let as_of_s = date_str(gr.as_of);
     let conn = ws.conn_mut();
     workspace::bulk_cache(conn)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    ensure_table(&tx)?;
-    tx.execute("DELETE FROM golden_record WHERE as_of = ?1", [&as_of_s])?;
-    stages::insert_frame(&tx, "golden_record", Some(&as_of_s), &gr.frame)?;
+    store_in(&tx, gr)?;
     reporter.check()?;
     tx.commit()?;
     Ok(())
+}
+
+/// [`store`] inside the caller's transaction (a model run stores its record with its scores).
+pub fn store_in(conn: &Connection, gr: &GoldenRecord) -> Result<()> {
+    let as_of_s = date_str(gr.as_of);
+    ensure_table(conn)?;
+    conn.execute("DELETE FROM golden_record WHERE as_of = ?1", [&as_of_s])?;
+    stages::insert_frame(conn, "golden_record", Some(&as_of_s), &gr.frame)
 }
 
 /// Select the dictionary's columns, in order, with their storage types.

@@ -24,7 +24,7 @@ pub struct ChurnModel {
 }
 
 /// One input's push on an account's churn risk.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Driver {
     pub input: String,
     pub value: f64,
@@ -35,7 +35,7 @@ pub struct Driver {
 }
 
 /// The inputs that pushed one account's risk up the most and down the most.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct Drivers {
     pub up: Vec<Driver>,
     pub down: Vec<Driver>,
@@ -130,6 +130,13 @@ impl ChurnModel {
 
     /// The `k` inputs pushing each row's risk up the most and the `k` pushing it down.
     pub fn drivers(&self, x: &Design, k: usize) -> Result<Vec<Drivers>> {
+        let c = self.contributions(x)?;
+        Ok((0..x.rows()).map(|r| drivers_of(x, &c, r, k)).collect())
+    }
+
+    /// Each row's contributions to the log-odds (row-major, one per input then the bias),
+    /// averaged over the boosters: they sum to [`predict_logit`](Self::predict_logit).
+    pub fn contributions(&self, x: &Design) -> Result<Vec<f64>> {
         let p = x.names.len() + 1;
         let mut c = vec![0.0; x.rows() * p];
         for b in &self.boosters {
@@ -137,41 +144,130 @@ impl ChurnModel {
                 *s += v / self.boosters.len() as f64;
             }
         }
-        Ok((0..x.rows())
-            .map(|r| {
-                let row = &c[r * p..r * p + x.names.len()];
-                let mut idx: Vec<usize> = (0..row.len()).filter(|&i| row[i] != 0.0).collect();
-                idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-                let driver = |i: usize| Driver {
-                    input: x.names[i].clone(),
-                    value: x.column(i)[r],
-                    words: describe(&x.names[i], x.column(i)[r]),
-                    contribution: row[i],
-                };
-                Drivers {
-                    up: idx
-                        .iter()
-                        .filter(|&&i| row[i] > 0.0)
-                        .take(k)
-                        .map(|&i| driver(i))
-                        .collect(),
-                    down: idx
-                        .iter()
-                        .rev()
-                        .filter(|&&i| row[i] < 0.0)
-                        .take(k)
-                        .map(|&i| driver(i))
-                        .collect(),
-                }
-            })
-            .collect())
+        Ok(c)
     }
+}
+
+/// Row `r`'s contributions out of [`ChurnModel::contributions`].
+fn row_of<'a>(x: &Design, c: &'a [f64], r: usize) -> &'a [f64] {
+    let p = x.names.len() + 1;
+    &c[r * p..r * p + x.names.len()]
+}
+
+fn driver(x: &Design, r: usize, i: usize, contribution: f64) -> Driver {
+    Driver {
+        input: x.names[i].clone(),
+        value: x.column(i)[r],
+        words: describe(&x.names[i], x.column(i)[r]),
+        contribution,
+    }
+}
+
+/// Row `r`'s `k` strongest pushes up and down, from its contributions `c`.
+pub fn drivers_of(x: &Design, c: &[f64], r: usize, k: usize) -> Drivers {
+    let row = row_of(x, c, r);
+    let mut idx: Vec<usize> = (0..row.len()).filter(|&i| row[i] != 0.0).collect();
+    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+    Drivers {
+        up: idx
+            .iter()
+            .filter(|&&i| row[i] > 0.0)
+            .take(k)
+            .map(|&i| driver(x, r, i, row[i]))
+            .collect(),
+        down: idx
+            .iter()
+            .rev()
+            .filter(|&&i| row[i] < 0.0)
+            .take(k)
+            .map(|&i| driver(x, r, i, row[i]))
+            .collect(),
+    }
+}
+
+/// Row `r`'s `k` largest contributions by size, as (input, contribution): what the next run
+/// compares against to say why a score moved.
+pub fn strongest(x: &Design, c: &[f64], r: usize, k: usize) -> Vec<(String, f64)> {
+    let row = row_of(x, c, r);
+    let mut idx: Vec<usize> = (0..row.len()).filter(|&i| row[i] != 0.0).collect();
+    idx.sort_by(|&a, &b| row[b].abs().total_cmp(&row[a].abs()));
+    idx.into_iter()
+        .take(k)
+        .map(|i| (x.names[i].clone(), row[i]))
+        .collect()
+}
+
+/// Why row `r`'s risk moved since a previous run: the `k` inputs whose contribution changed
+/// most, each [`Driver`] carrying the change as its contribution. `before` holds the previous
+/// run's [`strongest`] contributions; the candidates are those inputs and this run's as many
+/// strongest, an input missing from `before` counting as 0 then (it was weaker than every
+/// stored one), so two identical runs show no movement.
+pub fn moved(x: &Design, c: &[f64], r: usize, before: &[(String, f64)], k: usize) -> Vec<Driver> {
+    let row = row_of(x, c, r);
+    let prev: std::collections::HashMap<&str, f64> =
+        before.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let mine: std::collections::HashSet<String> = strongest(x, c, r, before.len().max(k))
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let mut deltas: Vec<(usize, f64)> = (0..row.len())
+        .filter(|&i| mine.contains(&x.names[i]) || prev.contains_key(x.names[i].as_str()))
+        .map(|i| {
+            (
+                i,
+                row[i] - prev.get(x.names[i].as_str()).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, d)| d.abs() > 1e-9)
+        .collect();
+    deltas.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+    deltas
+        .into_iter()
+        .take(k)
+        .map(|(i, d)| driver(x, r, i, d))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::models::boost::tests::synthetic;
+
+    #[test]
+    fn strongest_and_moved_come_from_the_contributions() {
+        let x = Design::from_columns(
+            vec!["a".into(), "b".into(), "c".into()],
+            vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]],
+        )
+        .unwrap();
+        // Row-major, three inputs then the bias.
+        let c = vec![0.5, -0.9, 0.1, -2.0, 0.0, 0.2, -0.3, -2.0];
+        assert_eq!(
+            strongest(&x, &c, 0, 2),
+            [("b".to_string(), -0.9), ("a".to_string(), 0.5)]
+        );
+        let d = drivers_of(&x, &c, 1, 3);
+        assert_eq!(
+            d.up.iter().map(|d| d.input.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(
+            d.down.iter().map(|d| d.input.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        assert_eq!(d.up[0].value, 4.0);
+        // Before: a 0.1, c 0.4 (b absent: 0). Changes: a +0.4, b −0.9, c −0.3.
+        let before = [("a".to_string(), 0.1), ("c".to_string(), 0.4)];
+        let m = moved(&x, &c, 0, &before, 2);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].input.as_str(), m[0].value), ("b", 3.0));
+        assert!((m[0].contribution + 0.9).abs() < 1e-12);
+        assert_eq!(m[1].input, "a");
+        assert!((m[1].contribution - 0.4).abs() < 1e-12);
+        // The same contributions stored last time: nothing moved, though the candidates were
+        // only the two strongest.
+        assert!(moved(&x, &c, 0, &strongest(&x, &c, 0, 2), 2).is_empty());
+    }
 
     #[test]
     fn a_large_training_set_is_scored_by_the_mean_of_its_fold_models() {

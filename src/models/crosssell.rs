@@ -151,6 +151,18 @@ pub enum Outcome {
     Steady,
 }
 
+impl Outcome {
+    /// In words, for evidence: "expanded", "churned", ...
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Churned => "churned",
+            Outcome::Expanded => "expanded",
+            Outcome::Contracted => "contracted",
+            Outcome::Steady => "steady",
+        }
+    }
+}
+
 /// A similar account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lookalike {
@@ -407,20 +419,49 @@ impl CrossSell {
                 continue;
             };
             let affinity = self.row_of(id).map_or(0.0, |r| self.best_affinity(r));
-            let ready = readiness[i].map_or(0.0, |r| r / 100.0);
-            let grow = growth[i].map_or(0.0, |g| g / GROWTH_FULL);
-            let room = match (gap[i], seats[i]) {
-                (Some(g), Some(s)) => g / s.max(1.0) / DEVICE_GAP_FULL,
-                _ => 0.0,
-            };
+            let t = RuleTerms::of(readiness[i], growth[i], gap[i], seats[i], tier.get(i));
             let score = W_AFFINITY * affinity
-                + W_READINESS * unit(ready)
-                + W_GROWTH * unit(grow)
-                + W_DEVICE_GAP * unit(room)
-                + W_TIER * tier_headroom(tier.get(i));
+                + W_READINESS * t.readiness
+                + W_GROWTH * t.growth.unwrap_or(0.0)
+                + W_DEVICE_GAP * t.device_gap.unwrap_or(0.0)
+                + W_TIER * t.tier_headroom;
             out.push((id.to_string(), score.clamp(0.0, 1.0)));
         }
         Ok(out)
+    }
+}
+
+/// The business-rule terms of the hybrid score, each 0–1 (`None`: no data, e.g. no
+/// account signals). The exports show them as the original's boost columns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RuleTerms {
+    /// Cross-sell readiness score / 100.
+    pub readiness: f64,
+    /// Month-over-month headcount growth, full at 5 %.
+    pub growth: Option<f64>,
+    /// Unmanaged devices per seat, full at 0.5.
+    pub device_gap: Option<f64>,
+    /// Room to a bigger plan: Basic 1, Pro 0.5, Enterprise 0.
+    pub tier_headroom: f64,
+}
+
+impl RuleTerms {
+    pub fn of(
+        readiness: Option<f64>,
+        growth: Option<f64>,
+        device_gap: Option<f64>,
+        seats: Option<f64>,
+        tier: Option<&str>,
+    ) -> RuleTerms {
+        RuleTerms {
+            readiness: unit(readiness.map_or(0.0, |r| r / 100.0)),
+            growth: growth.map(|g| unit(g / GROWTH_FULL)),
+            device_gap: match (device_gap, seats) {
+                (Some(g), Some(s)) => Some(unit(g / s.max(1.0) / DEVICE_GAP_FULL)),
+                _ => None,
+            },
+            tier_headroom: tier_headroom(tier),
+        }
     }
 }
 

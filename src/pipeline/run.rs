@@ -8,10 +8,14 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::features::{self, per_feature};
+use super::history::{self, Change};
+use crate::actions::decide::{self, Action, Facts};
+use crate::actions::forecast::{self, Exposure, Forecast, ForecastCheck};
+use crate::actions::playbook::Playbook;
+use crate::features::{self, GoldenRecord, per_feature};
 use crate::job::Reporter;
 use crate::models::boost::BoostParams;
-use crate::models::churn::{ChurnModel, Drivers};
+use crate::models::churn::{self, ChurnModel, Drivers};
 use crate::models::dataset::{self, Design, LabelSource, Plan, Snapshot};
 use crate::models::escalation::{self, EscalationModel};
 use crate::models::evaluate::Evaluation;
@@ -44,7 +48,14 @@ pub struct RunOptions {
     /// A permutation test: shuffle the training labels with this seed. A model that still
     /// beats the base rate would be learning from something other than the labels (a leak).
     pub permute_labels: Option<u64>,
+    /// Turns the scores into actions.
+    pub playbook: Playbook,
+    /// Stored runs kept (the oldest beyond are deleted when a run is stored).
+    pub keep_runs: usize,
 }
+
+/// Runs kept by default: a quarter of weekly runs.
+pub const DEFAULT_KEEP_RUNS: usize = 12;
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -55,12 +66,14 @@ impl Default for RunOptions {
             label: LabelChoice::Auto,
             params: BoostParams::default(),
             permute_labels: None,
+            playbook: Playbook::builtin(),
+            keep_runs: DEFAULT_KEEP_RUNS,
         }
     }
 }
 
 /// A product feature to offer, and how strongly accounts like this one use it (0–1).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Offer {
     pub feature: String,
     pub affinity: f64,
@@ -83,6 +96,12 @@ pub struct AccountScore {
     pub offers: Vec<Offer>,
     /// Position on the map of the book (2-D PCA of the model inputs).
     pub map: [f64; 2],
+    /// The playbook's next best action, with its evidence.
+    pub action: Option<Action>,
+    /// Since the previous stored run (`None`: no previous run, or the account is new).
+    pub change: Option<Change>,
+    /// The largest contributions to the churn log-odds, for the next run's "why it moved".
+    pub strongest: Vec<(String, f64)>,
 }
 
 /// The escalation part of the report.
@@ -122,6 +141,20 @@ pub struct ChurnReport {
     pub importance: Vec<(String, f64)>,
 }
 
+/// How many accounts got an action, and what they weigh.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionCount {
+    pub action: String,
+    pub accounts: usize,
+    pub urgent: bool,
+    /// Urgent plays within their owner's capacity this week.
+    pub this_week: usize,
+    /// Urgent plays beyond it, queued for later weeks.
+    pub queued: usize,
+    pub arr_at_risk: f64,
+    pub expected_expansion: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub as_of: NaiveDate,
@@ -130,16 +163,70 @@ pub struct RunReport {
     /// `None` when only undated churn flags were usable (no snapshots to train on).
     pub escalation: Option<EscalationReport>,
     pub crosssell: CrossSellReport,
+    /// Where the playbook came from ("built-in" or its path).
+    pub playbook: String,
+    /// Accounts per action, in playbook order.
+    pub actions: Vec<ActionCount>,
+    /// Σ calibrated churn probability × ARR over the scored accounts.
+    pub arr_at_risk: f64,
+    /// Expected gross revenue retention over the horizon, with its 80 % interval.
+    pub forecast: Forecast,
+    /// The same forecast made at the backtest date, against the ARR actually lost since.
+    pub forecast_backtest: Option<ForecastCheck>,
+    /// The run the changes are measured against.
+    pub previous_run: Option<i64>,
+    /// Seconds per stage, in order.
+    pub timings: Vec<(String, f64)>,
     #[serde(skip)]
     pub scores: Vec<AccountScore>,
+    /// Today's golden record (stored with the run).
+    #[serde(skip)]
+    pub record: Option<GoldenRecord>,
 }
 
-fn report_stage(reporter: &Reporter, stage: &str, percent: u8, message: String) {
-    reporter.progress(stage, percent, message);
+/// Progress to the reporter, and each stage's time from its first report to the next stage's.
+struct Stages<'a> {
+    reporter: &'a Reporter,
+    times: std::cell::RefCell<Vec<(String, std::time::Instant)>>,
 }
 
-/// Run the models as of the options' date.
+impl<'a> Stages<'a> {
+    fn new(reporter: &'a Reporter) -> Self {
+        Stages {
+            reporter,
+            times: Default::default(),
+        }
+    }
+
+    fn report(&self, stage: &str, percent: u8, message: String) {
+        let mut t = self.times.borrow_mut();
+        if t.last().is_none_or(|(s, _)| s != stage) {
+            t.push((stage.to_string(), std::time::Instant::now()));
+        }
+        drop(t);
+        self.reporter.progress(stage, percent, message);
+    }
+
+    /// Seconds per stage, the last one ending now.
+    fn seconds(&self) -> Vec<(String, f64)> {
+        let t = self.times.borrow();
+        let now = std::time::Instant::now();
+        t.iter()
+            .enumerate()
+            .map(|(i, (s, start))| {
+                let end = t.get(i + 1).map_or(now, |(_, e)| *e);
+                (s.clone(), (end - *start).as_secs_f64())
+            })
+            .collect()
+    }
+}
+
+/// The pipeline up to storing: golden records → models → actions → forecast, as of the
+/// options' date. [`store`] then writes the run in one transaction.
 pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result<RunReport> {
+    let stages = Stages::new(reporter);
+    let report_stage =
+        |stage: &str, percent: u8, message: String| stages.report(stage, percent, message);
     let today = match opts.as_of {
         Some(d) => d,
         None => features::default_as_of(ws)?,
@@ -179,7 +266,6 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         for (i, d) in dates.iter().enumerate() {
             reporter.check()?;
             report_stage(
-                reporter,
                 "snapshots",
                 (5 + 50 * i / dates.len()) as u8,
                 format!("golden record as of {d} ({}/{})", i + 1, dates.len()),
@@ -190,7 +276,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 today_record = Some(record);
             }
         }
-        report_stage(reporter, "snapshots", 55, "per-feature usage".into());
+        report_stage("snapshots", 55, "per-feature usage".into());
         let usage = scan
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the per-feature usage scan crashed")));
@@ -222,7 +308,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     ws.conn().pragma_update(None, "cache_size", -2000)?;
     ws.conn().execute_batch("PRAGMA shrink_memory")?;
     let conn = ws.conn();
-    let (report, model, escalation) = match source {
+    let (report, model, escalation, forecast_backtest, level) = match source {
         LabelSource::ChurnEvents => {
             let churn_y = |snaps: &Snapshots, ds: &[NaiveDate], permute: Option<u64>| {
                 labels(snaps, ds, permute, |ids, d| {
@@ -239,7 +325,6 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             // The backtest: both models on one stack of the earlier month-ends, freed after.
             reporter.check()?;
             report_stage(
-                reporter,
                 "churn backtest",
                 60,
                 format!(
@@ -248,22 +333,22 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                     plan.eval
                 ),
             );
-            let (back_churn, back_escalation) = {
+            let (back_churn, back_escalation, back_level) = {
                 let (bx, bg) = stack(&snaps, &plan.backtest_train)?;
                 let by = churn_y(&snaps, &plan.backtest_train, opts.permute_labels)?;
                 let by_esc = escalation_y(&snaps, &plan.backtest_train)?;
+                let level = level_sd(&snaps, &plan.backtest_train, &by);
                 // Month-ends only the backtest trains on are in the stack now: free them.
                 snaps.retain(|d, _| plan.train.contains(d));
                 let churn = ChurnModel::fit(&bx, &by, &bg, &opts.params)?;
                 reporter.check()?;
                 report_stage(
-                    reporter,
                     "escalation backtest",
                     70,
                     "random forest on the same month-ends".into(),
                 );
                 let esc = EscalationModel::fit(&bx, &by_esc, &bg, &forest)?;
-                (churn, esc)
+                (churn, esc, level)
             };
             let eval = &snaps[&plan.eval];
             let ey = dataset::churn_labels(conn, &eval.account_ids, plan.eval, plan.horizon)?;
@@ -273,12 +358,27 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             } else {
                 None
             };
-            let backtest = Evaluation::new(
-                &back_churn.predict(&eval.x)?,
+            let back_probs = back_churn.predict(&eval.x)?;
+            let backtest = Evaluation::new(&back_probs, &ey, &eval.rule_churn, oracle.as_deref());
+            // The book forecast as it would have been made at the backtest date.
+            let exposures: Vec<Exposure> = back_probs
+                .iter()
+                .zip(&eval.arr)
+                .map(|(&probability, &arr)| Exposure {
+                    probability,
+                    arr,
+                    owner: "",
+                    segment: "",
+                })
+                .collect();
+            let forecast_check = forecast::backtest_with_level(
+                &exposures,
                 &ey,
-                &eval.rule_churn,
-                oracle.as_deref(),
-            );
+                plan.horizon,
+                forecast::DEFAULT_DRAWS,
+                forecast::DEFAULT_SEED,
+                back_level,
+            )?;
             let esc_y = dataset::escalation_labels(
                 conn,
                 &eval.account_ids,
@@ -296,7 +396,6 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             // Today's models: one stack of the month-ends whose outcomes are known.
             reporter.check()?;
             report_stage(
-                reporter,
                 "churn model",
                 80,
                 format!(
@@ -308,12 +407,12 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             let (tx, tg) = stack(&snaps, &plan.train)?;
             let ty = churn_y(&snaps, &plan.train, opts.permute_labels)?;
             let esc_ty = escalation_y(&snaps, &plan.train)?;
+            let today_level = level_sd(&snaps, &plan.train, &ty);
             // Everything the models need from the month-ends is in the stack and the labels.
             drop(snaps);
             let model = ChurnModel::fit(&tx, &ty, &tg, &opts.params)?;
             reporter.check()?;
             report_stage(
-                reporter,
                 "escalation model",
                 88,
                 "random forest on the same month-ends".into(),
@@ -340,7 +439,13 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 backtest: esc_backtest,
                 importance,
             };
-            (report, model, Some((escalation, probs)))
+            (
+                report,
+                model,
+                Some((escalation, probs)),
+                Some(forecast_check),
+                today_level,
+            )
         }
         LabelSource::ChurnFlag => {
             // One undated label per account: scored out of fold on today's snapshot, each
@@ -370,40 +475,53 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 backtest,
                 importance: model.importance(),
             };
-            (report, model, None)
+            (report, model, None, None, 0.0)
         }
     };
 
     report_stage(
-        reporter,
         "scoring",
-        95,
+        92,
         format!("{} active accounts as of {today}", today_snap.len()),
     );
-    let probs = model.predict(&today_snap.x)?;
-    let drivers = model.drivers(&today_snap.x, 3)?;
-    let scores = today_snap
-        .account_ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| AccountScore {
+    let previous = history::previous(conn)?;
+    let x = &today_snap.x;
+    let probs = model.predict(x)?;
+    let contributions = model.contributions(x)?;
+    let mut scores = Vec::with_capacity(today_snap.len());
+    for (i, id) in today_snap.account_ids.iter().enumerate() {
+        let change = previous.as_ref().and_then(|p| {
+            let before = p.accounts.get(id)?;
+            Some(Change {
+                previous_run: p.run_id,
+                churn_before: before.churn,
+                churn_delta: probs[i] - before.churn,
+                action_before: before.action.clone(),
+                action_changed: false,
+                why: churn::moved(x, &contributions, i, &before.strongest, 3),
+            })
+        });
+        scores.push(AccountScore {
             account_id: id.clone(),
             churn_probability: probs[i],
             rule_score: today_snap.rule_churn[i],
             arr: today_snap.arr[i],
-            drivers: drivers[i].clone(),
+            drivers: churn::drivers_of(x, &contributions, i, 3),
             escalation_probability: escalation.as_ref().map(|(_, p)| p[i]),
             crosssell_score: 0.0,
             offers: Vec::new(),
             map: [0.0; 2],
-        })
-        .collect::<Vec<_>>();
+            action: None,
+            change,
+            strongest: churn::strongest(x, &contributions, i, STRONGEST_KEPT),
+        });
+    }
+    drop(contributions);
     // Cross-sell: factorize today's adoption matrix of the active accounts, check it on hidden
     // adoptions, and blend its affinity with the business rules.
     report_stage(
-        reporter,
         "cross-sell",
-        97,
+        95,
         "collaborative filtering on product adoption".into(),
     );
     let rows = crosssell::active_rows(today_usage, &today_record)?;
@@ -412,24 +530,19 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     let hits = crosssell::evaluate(today_usage, Some(&rows), &params, 42)?;
     let hybrid: HashMap<String, f64> = cs.hybrid_scores(&today_record)?.into_iter().collect();
     // The map of the book: today's model inputs, one point per scored account.
-    let map = map::embed(&today_snap.x.view()?.to_owned())?;
-    let scores = scores
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut s)| {
-            s.crosssell_score = hybrid.get(&s.account_id).copied().unwrap_or(0.0);
-            s.offers = cs
-                .recommend(&s.account_id, 3)
-                .into_iter()
-                .map(|r| Offer {
-                    feature: r.feature,
-                    affinity: r.affinity,
-                })
-                .collect();
-            s.map = map.coords[i];
-            s
-        })
-        .collect::<Vec<_>>();
+    let map = map::embed(&x.view()?.to_owned())?;
+    for (i, s) in scores.iter_mut().enumerate() {
+        s.crosssell_score = hybrid.get(&s.account_id).copied().unwrap_or(0.0);
+        s.offers = cs
+            .recommend(&s.account_id, 3)
+            .into_iter()
+            .map(|r| Offer {
+                feature: r.feature,
+                affinity: r.affinity,
+            })
+            .collect();
+        s.map = map.coords[i];
+    }
     let crosssell_report = CrossSellReport {
         rank: cs.rank,
         hit_rate_at_3: hits.model,
@@ -437,20 +550,232 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         accounts_evaluated: hits.accounts,
         map_explained: map.explained,
     };
+
     report_stage(
-        reporter,
-        "done",
-        100,
-        format!("{} accounts scored", scores.len()),
+        "actions",
+        97,
+        format!("playbook ({})", opts.playbook.source),
     );
+    let context = BookContext::of(&today_record)?;
+    let lookalikes = lookalikes(&cs, &today_record, &context)?;
+    let book: Vec<Facts> = scores
+        .iter()
+        .map(|s| context.facts(s, lookalikes.get(&s.account_id)))
+        .collect();
+    let actions = decide::decide(&opts.playbook, &book);
+    for (s, a) in scores.iter_mut().zip(actions) {
+        if let Some(c) = &mut s.change {
+            c.action_changed = c.action_before.as_deref() != Some(a.action.as_str());
+        }
+        s.action = Some(a);
+    }
+    let action_counts = count_actions(&opts.playbook, &scores);
+
+    report_stage("forecast", 98, "expected gross revenue retention".into());
+    let exposures: Vec<Exposure> = scores
+        .iter()
+        .zip(&book)
+        .map(|(s, f)| Exposure {
+            probability: s.churn_probability,
+            arr: s.arr,
+            owner: &f.owner,
+            segment: context.segment(&s.account_id),
+        })
+        .collect();
+    let forecast = forecast::forecast_with_level(
+        &exposures,
+        plan.horizon,
+        forecast::DEFAULT_DRAWS,
+        forecast::DEFAULT_SEED,
+        level,
+    );
+    drop(exposures);
+    let arr_at_risk = scores
+        .iter()
+        .filter_map(|s| s.action.as_ref())
+        .map(|a| a.arr_at_risk)
+        .sum();
     Ok(RunReport {
         as_of: today,
         accounts_scored: scores.len(),
         churn: report,
         escalation: escalation.map(|(r, _)| r),
         crosssell: crosssell_report,
+        playbook: opts.playbook.source.clone(),
+        actions: action_counts,
+        arr_at_risk,
+        forecast,
+        forecast_backtest,
+        previous_run: previous.map(|p| p.run_id),
+        timings: stages.seconds(),
         scores,
+        record: Some(today_record),
     })
+}
+
+/// Contributions kept per account for the next run's "why it moved".
+pub const STRONGEST_KEPT: usize = 8;
+
+/// Today's golden record by account: what the evidence and the forecast read.
+struct BookContext {
+    row: HashMap<String, usize>,
+    name: Vec<Option<String>>,
+    owner: Vec<Option<String>>,
+    tier: Vec<Option<String>>,
+    billing: Vec<Option<String>>,
+    status: Vec<Option<String>>,
+    renewal: Vec<Option<f64>>,
+    open: Vec<Option<f64>>,
+}
+
+impl BookContext {
+    fn of(record: &GoldenRecord) -> Result<BookContext> {
+        let f = &record.frame;
+        let text = |c: &str| -> Result<Vec<Option<String>>> {
+            Ok(f.column(c)?
+                .str()?
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect())
+        };
+        let num = |c: &str| -> Result<Vec<Option<f64>>> {
+            Ok(f.column(c)?
+                .cast(&polars::prelude::DataType::Float64)?
+                .f64()?
+                .iter()
+                .collect())
+        };
+        let ids = text("account_id")?;
+        Ok(BookContext {
+            row: ids
+                .iter()
+                .enumerate()
+                .filter_map(|(i, id)| Some((id.clone()?, i)))
+                .collect(),
+            name: text("account_name")?,
+            owner: text("owner")?,
+            tier: text("plan_tier")?,
+            billing: text("billing_frequency")?,
+            status: text("escalation_health_status")?,
+            renewal: num("days_to_next_renewal")?,
+            open: num("open_tickets")?,
+        })
+    }
+
+    fn get<'a>(&self, col: &'a [Option<String>], id: &str) -> &'a str {
+        self.row
+            .get(id)
+            .and_then(|&i| col[i].as_deref())
+            .unwrap_or("")
+    }
+
+    fn name(&self, id: &str) -> String {
+        let n = self.get(&self.name, id);
+        if n.is_empty() {
+            id.to_string()
+        } else {
+            n.to_string()
+        }
+    }
+
+    fn segment(&self, id: &str) -> &str {
+        match self.get(&self.tier, id) {
+            "" => "unknown",
+            t => t,
+        }
+    }
+
+    fn facts(&self, s: &AccountScore, lookalikes: Option<&Vec<String>>) -> Facts {
+        let id = s.account_id.as_str();
+        let i = self.row.get(id).copied();
+        let owner = match self.get(&self.owner, id) {
+            "" => "unassigned".to_string(),
+            o => o.to_string(),
+        };
+        Facts {
+            account_id: s.account_id.clone(),
+            account_name: self.name(id),
+            owner,
+            arr: s.arr,
+            churn: s.churn_probability,
+            escalation: s.escalation_probability,
+            crosssell: s.crosssell_score,
+            days_to_renewal: i.and_then(|i| self.renewal[i]).map(|d| d.round() as i64),
+            billing: self.get(&self.billing, id).to_string(),
+            open_tickets: i.and_then(|i| self.open[i]).map_or(0, |v| v as i64),
+            support_status: self.get(&self.status, id).to_string(),
+            risk_drivers: s.drivers.up.iter().map(|d| d.words.clone()).collect(),
+            offers: s
+                .offers
+                .iter()
+                .map(|o| (o.feature.clone(), o.affinity))
+                .collect(),
+            lookalikes: lookalikes.cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// Per account, its nearest lookalikes (in the cross-sell model's latent space) that use a
+/// feature it does not, in words: "Beta Ltd (uses reporting, api; expanded)".
+fn lookalikes(
+    cs: &crosssell::CrossSell,
+    record: &GoldenRecord,
+    context: &BookContext,
+) -> Result<HashMap<String, Vec<String>>> {
+    let outcomes = crosssell::Outcomes::from_record(record)?;
+    let all = cs.lookalikes_all(5);
+    let mut out = HashMap::with_capacity(all.len());
+    for (row, mut near) in all.into_iter().enumerate() {
+        outcomes.annotate(&mut near);
+        let words: Vec<String> = near
+            .iter()
+            .filter(|l| !l.adopted.is_empty())
+            .map(|l| {
+                let outcome = l
+                    .outcome
+                    .map(|o| format!("; {}", o.label()))
+                    .unwrap_or_default();
+                format!(
+                    "{} (uses {}{outcome})",
+                    context.name(&l.account_id),
+                    l.adopted
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        if !words.is_empty() {
+            out.insert(cs.account_ids[row].clone(), words);
+        }
+    }
+    Ok(out)
+}
+
+fn count_actions(playbook: &Playbook, scores: &[AccountScore]) -> Vec<ActionCount> {
+    playbook
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(r, rule)| {
+            let mine: Vec<&Action> = scores
+                .iter()
+                .filter_map(|s| s.action.as_ref())
+                .filter(|a| a.rule == r)
+                .collect();
+            ActionCount {
+                action: rule.action.clone(),
+                accounts: mine.len(),
+                urgent: rule.urgent,
+                this_week: mine.iter().filter(|a| a.week == Some(0)).count(),
+                queued: mine.iter().filter(|a| a.is_queued()).count(),
+                arr_at_risk: mine.iter().map(|a| a.arr_at_risk).sum(),
+                expected_expansion: mine.iter().map(|a| a.expected_expansion).sum(),
+            }
+        })
+        .collect()
 }
 
 /// Snapshots by date.
@@ -464,6 +789,23 @@ fn stack(snaps: &Snapshots, dates: &[NaiveDate]) -> Result<(Design, Vec<String>)
         .flat_map(|d| snaps[d].account_ids.iter().cloned())
         .collect();
     Ok((x, g))
+}
+
+/// The spread of the book's churn level across the stacked `dates` (see
+/// [`forecast::level_sd`]); `y` their stacked labels.
+fn level_sd(snaps: &Snapshots, dates: &[NaiveDate], y: &[bool]) -> f64 {
+    let mut start = 0;
+    let periods: Vec<(Vec<f64>, Vec<bool>)> = dates
+        .iter()
+        .map(|d| {
+            let s = &snaps[d];
+            let end = (start + s.len()).min(y.len());
+            let p = (s.arr.clone(), y[start..end].to_vec());
+            start = end;
+            p
+        })
+        .collect();
+    forecast::level_sd(&periods)
 }
 
 /// The labels of the stacked `dates` from `label`, optionally permuted with a seed (the
@@ -660,6 +1002,7 @@ pub fn summary(r: &RunReport) -> String {
             " — NOT twice as good as popularity"
         }
     ));
+    out.push_str(&actions_summary(r));
     let expected: f64 = r.scores.iter().map(|s| s.churn_probability).sum();
     let at_risk: f64 = r
         .scores
@@ -667,8 +1010,11 @@ pub fn summary(r: &RunReport) -> String {
         .map(|s| s.churn_probability * s.arr.max(0.0))
         .sum();
     out.push_str(&format!(
-        "today: {} active accounts scored; expected to churn within {} days: {:.0} accounts, ${:.0} ARR at risk\n",
-        r.accounts_scored, c.horizon_days, expected, at_risk
+        "today: {} active accounts scored; expected to churn within {} days: {:.0} accounts, {} ARR at risk\n",
+        r.accounts_scored,
+        c.horizon_days,
+        expected,
+        crate::actions::evidence::money(at_risk)
     ));
     // The largest expected losses, with what drives each (associated with, not caused by).
     let mut top: Vec<&AccountScore> = r.scores.iter().collect();
@@ -678,13 +1024,76 @@ pub fn summary(r: &RunReport) -> String {
     for s in top.iter().take(5) {
         let why: Vec<&str> = s.drivers.up.iter().map(|d| d.words.as_str()).collect();
         out.push_str(&format!(
-            "  {:<14} risk {:>4.1} %  ARR ${:<10.0} {}\n",
+            "  {:<14} risk {:>4.1} %  ARR {:<12} {}\n",
             s.account_id,
             100.0 * s.churn_probability,
-            s.arr,
+            crate::actions::evidence::money(s.arr),
             why.join("; ")
         ));
     }
+    out
+}
+
+/// Actions per play, the capacity queue and the book forecast, in words.
+fn actions_summary(r: &RunReport) -> String {
+    use crate::actions::evidence::money;
+    let mut out = format!(
+        "next best actions (playbook: {}):\n  {:<22} {:>8} {:>14} {:>18} {:>10} {:>7}\n",
+        r.playbook, "action", "accounts", "ARR at risk", "exp. expansion", "this week", "queued"
+    );
+    for a in &r.actions {
+        let (week, queued) = if a.urgent {
+            (a.this_week.to_string(), a.queued.to_string())
+        } else {
+            ("-".into(), "-".into())
+        };
+        out.push_str(&format!(
+            "  {:<22} {:>8} {:>14} {:>18} {:>10} {:>7}\n",
+            a.action,
+            a.accounts,
+            money(a.arr_at_risk),
+            money(a.expected_expansion),
+            week,
+            queued
+        ));
+    }
+    let highest = r
+        .scores
+        .iter()
+        .map(|s| s.churn_probability)
+        .fold(0.0, f64::max);
+    let silent: Vec<&str> = r
+        .actions
+        .iter()
+        .filter(|a| a.urgent && a.accounts == 0)
+        .map(|a| a.action.as_str())
+        .collect();
+    if !silent.is_empty() && !r.scores.is_empty() {
+        out.push_str(&format!(
+            "  note: no account got {}: the thresholds apply to calibrated probabilities, and the highest churn risk in the book is {:.2} (base rate {:.3}); lower them in the playbook to flag the riskiest accounts\n",
+            silent.join(" or "),
+            highest,
+            r.churn.backtest.base_rate
+        ));
+    }
+    out.push_str(&format!(
+        "book forecast over {} days: {}\n",
+        r.forecast.horizon_days,
+        r.forecast.book.describe()
+    ));
+    for o in r.forecast.by_owner.iter().take(3) {
+        out.push_str(&format!("  {}\n", o.describe()));
+    }
+    if let Some(c) = &r.forecast_backtest {
+        out.push_str(&format!(
+            "  how the forecast held last quarter: {}; ARR actually lost {} (GRR {:.1} %), {} the 80 % interval\n",
+            c.forecast.describe(),
+            money(c.realized_loss),
+            100.0 * c.realized_grr,
+            if c.within_interval { "inside" } else { "OUTSIDE" }
+        ));
+    }
+    out.push('\n');
     out
 }
 
@@ -729,30 +1138,72 @@ pub fn verdict(b: &Evaluation, what: &str) -> String {
     parts.join("; ")
 }
 
-/// Store a run's report and every account's scores in one transaction; returns the run id.
-/// A run that fails before this leaves the stored runs as they were.
-pub fn store(ws: &mut Workspace, report: &RunReport) -> Result<i64> {
+/// Store a run in one transaction: its report, options and stage times, today's golden
+/// record, and every account's scores, action, evidence and change; then keep only the
+/// newest `opts.keep_runs` runs. Returns the run id. A run that fails, is cancelled or is
+/// killed before the commit leaves the stored runs as they were.
+pub fn store(
+    ws: &mut Workspace,
+    report: &mut RunReport,
+    opts: &RunOptions,
+    reporter: &Reporter,
+) -> Result<i64> {
+    let started = std::time::Instant::now();
+    reporter.check()?;
+    reporter.progress(
+        "saving",
+        99,
+        format!("run history: {} accounts", report.scores.len()),
+    );
+    let params = serde_json::json!({
+        "as_of": report.as_of,
+        "horizon_days": opts.horizon,
+        "snapshots": opts.snapshots,
+        "label": format!("{:?}", opts.label),
+        "seed": opts.params.seed,
+        "permute_labels": opts.permute_labels,
+        "keep_runs": opts.keep_runs,
+        "playbook": opts.playbook,
+    });
+    let finished_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| chrono::DateTime::from_timestamp(d.as_secs() as i64, 0))
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
     let tx = ws
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(record) = &report.record {
+        features::store_in(&tx, record)?;
+    }
+    reporter.check()?;
     tx.execute(
-        "INSERT INTO model_runs (as_of, horizon_days, label_source, report_json) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO model_runs (as_of, horizon_days, label_source, report_json, finished_at, params_json)
+         VALUES (?1, ?2, ?3, '{}', ?4, ?5)",
         rusqlite::params![
             format_date(report.as_of),
             report.churn.horizon_days,
             report.churn.label_source,
-            serde_json::to_string(report)?
+            finished_at,
+            params.to_string(),
         ],
     )?;
     let run_id = tx.last_insert_rowid();
     {
         let mut insert = tx.prepare(
             "INSERT INTO account_scores (run_id, account_id, churn_probability, churn_rule_score,
-                 escalation_probability, crosssell_score, arr, drivers_json, offers_json, map_x, map_y)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 escalation_probability, crosssell_score, arr, drivers_json, offers_json, map_x, map_y,
+                 action, urgent, week, action_rank, arr_at_risk, expected_expansion, evidence_json,
+                 contributions_json, change_json, churn_delta)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21)",
         )?;
         let finite = |v: f64| v.is_finite().then_some(v);
-        for s in &report.scores {
+        for (i, s) in report.scores.iter().enumerate() {
+            if i % 10_000 == 0 {
+                reporter.check()?;
+            }
+            let a = s.action.as_ref();
             insert.execute(rusqlite::params![
                 run_id,
                 s.account_id,
@@ -765,9 +1216,33 @@ pub fn store(ws: &mut Workspace, report: &RunReport) -> Result<i64> {
                 serde_json::to_string(&s.offers)?,
                 finite(s.map[0]),
                 finite(s.map[1]),
+                a.map(|a| a.action.as_str()),
+                a.map(|a| a.urgent),
+                a.and_then(|a| a.week).map(|w| w as i64),
+                a.map(|a| a.rank as i64),
+                a.map(|a| a.arr_at_risk),
+                a.map(|a| a.expected_expansion),
+                a.map(|a| serde_json::to_string(&a.evidence)).transpose()?,
+                serde_json::to_string(&s.strongest)?,
+                s.change.as_ref().map(serde_json::to_string).transpose()?,
+                s.change.as_ref().map(|c| c.churn_delta),
             ])?;
         }
     }
+    history::prune(&tx, opts.keep_runs)?;
+    // The report last, with the time it took to save (the commit aside).
+    report
+        .timings
+        .push(("saving".into(), started.elapsed().as_secs_f64()));
+    tx.execute(
+        "UPDATE model_runs SET report_json = ?1, timings_json = ?2 WHERE run_id = ?3",
+        rusqlite::params![
+            serde_json::to_string(&*report)?,
+            serde_json::to_string(&report.timings)?,
+            run_id
+        ],
+    )?;
+    reporter.check()?;
     tx.commit()?;
     Ok(run_id)
 }

@@ -10,6 +10,7 @@ mod import_fuzz;
 mod kill;
 mod layers;
 mod models;
+mod pipeline;
 mod simulate;
 mod support;
 mod tui;

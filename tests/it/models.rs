@@ -237,8 +237,9 @@ fn runs_are_stored_with_every_score_and_cleared_with_the_data() {
     std::fs::copy(&world().1, &path).unwrap();
     let r = report();
     let mut ws = Workspace::open_existing(&path).unwrap();
-    let first = run::store(&mut ws, r).unwrap();
-    let second = run::store(&mut ws, r).unwrap();
+    let opts = RunOptions::default();
+    let first = run::store(&mut ws, &mut r.clone(), &opts, &Reporter::silent()).unwrap();
+    let second = run::store(&mut ws, &mut r.clone(), &opts, &Reporter::silent()).unwrap();
     assert!(second > first);
     let count = |sql: &str| -> i64 { ws.conn().query_row(sql, [], |row| row.get(0)).unwrap() };
     assert_eq!(count("SELECT count(*) FROM model_runs"), 2);
