@@ -180,30 +180,8 @@ enum Command {
         /// Replace the output file if it exists.
         #[arg(long)]
         force: bool,
-        /// Only this owner's accounts (any case).
-        #[arg(long)]
-        owner: Option<String>,
-        /// Only accounts whose action contains this text (any case), e.g. rescue.
-        #[arg(long)]
-        action: Option<String>,
-        /// Only this industry (any case).
-        #[arg(long)]
-        industry: Option<String>,
-        /// Only this plan tier (any case).
-        #[arg(long)]
-        plan_tier: Option<String>,
-        /// Only accounts with at least this ARR.
-        #[arg(long, value_name = "DOLLARS")]
-        min_arr: Option<f64>,
-        /// Only accounts with at least this churn risk, 0–1 (e.g. 0.4).
-        #[arg(long, value_name = "P", value_parser = parse_probability)]
-        min_churn: Option<f64>,
-        /// Only annual contracts renewing within this many days.
-        #[arg(long, value_name = "DAYS")]
-        renewal_within: Option<i64>,
-        /// Only accounts whose name or id contains this text (any case).
-        #[arg(long, value_name = "TEXT")]
-        search: Option<String>,
+        #[command(flatten)]
+        filters: cge::export::tables::Filters,
     },
     /// Show the workspace's path, schema version, row counts and date ranges.
     Info,
@@ -215,15 +193,6 @@ enum WhatArg {
     Crosssell,
     Escalation,
     Golden,
-}
-
-fn parse_probability(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!(
-            "expected a probability between 0 and 1 (e.g. 0.4), got {s:?}"
-        )),
-    }
 }
 
 fn main() -> ExitCode {
@@ -437,31 +406,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run,
             output,
             force,
-            owner,
-            action,
-            industry,
-            plan_tier,
-            min_arr,
-            min_churn,
-            renewal_within,
-            search,
+            filters,
         }) => {
-            use cge::export::tables::{self, Filters, What};
+            use cge::export::tables::{self, What};
             let what = match what {
                 WhatArg::Actions => What::Actions,
                 WhatArg::Crosssell => What::CrossSell,
                 WhatArg::Escalation => What::Escalation,
                 WhatArg::Golden => What::Golden,
-            };
-            let filters = Filters {
-                owner,
-                action,
-                industry,
-                plan_tier,
-                min_arr,
-                min_churn,
-                renewal_within,
-                search,
             };
             let ws = Workspace::open_existing(&path)?;
             let table = tables::table(ws.conn(), run, what, &filters)?;

@@ -170,21 +170,6 @@ fn top_shares(values: impl Iterator<Item = f64>) -> Vec<f64> {
         .collect()
 }
 
-/// Counts per action, in playbook order (actions no account got included, with 0).
-pub fn counts(playbook: &Playbook, actions: &[Action]) -> Vec<(String, usize)> {
-    playbook
-        .rules
-        .iter()
-        .enumerate()
-        .map(|(r, rule)| {
-            (
-                rule.action.clone(),
-                actions.iter().filter(|a| a.rule == r).count(),
-            )
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

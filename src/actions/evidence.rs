@@ -127,6 +127,21 @@ fn context(f: &Facts) -> String {
     parts.join("; ")
 }
 
+/// Compact dollars: $950, $1.2k, $3.4M, $1.1B. The unit steps up where rounding would
+/// otherwise print "$1000.0k".
+pub fn money_short(v: f64) -> String {
+    let (sign, a) = if v < 0.0 { ("-", -v) } else { ("", v) };
+    if a >= 999_950_000.0 {
+        format!("{sign}${:.1}B", a / 1e9)
+    } else if a >= 999_950.0 {
+        format!("{sign}${:.1}M", a / 1e6)
+    } else if a >= 999.5 {
+        format!("{sign}${:.1}k", a / 1e3)
+    } else {
+        format!("{sign}${a:.0}")
+    }
+}
+
 /// "$48,000": whole dollars with thousands separators.
 pub fn money(v: f64) -> String {
     if !v.is_finite() {

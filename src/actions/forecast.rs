@@ -13,6 +13,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use super::evidence::money_short as money;
+
 /// Enough draws that the 10th/90th percentiles move by well under a percent of GRR.
 pub const DEFAULT_DRAWS: usize = 1000;
 /// Fixes the simulated interval: re-running a forecast on the same book reproduces it exactly.
@@ -329,51 +331,32 @@ pub fn backtest_with_level(
     })
 }
 
-/// Compact dollars: $950, $1.2k, $3.4M, $1.1B. The unit steps up where rounding would
-/// otherwise print "$1000.0k".
 /// σ of the book's churn level from history: per past period, the ARR and churned flags of
-/// the accounts active at its start. The spread of log(ARR lost / ARR) across periods, less
-/// the part independent coin flips already explain (≈ Σ ARR²·y / (Σ ARR·y)² per period, one
-/// over the effective number of churners); 0 when fewer than 3 periods lost anything.
+/// the accounts active at its start; the sample spread of log(ARR lost / ARR) across the
+/// periods that lost anything (0 when fewer than 3 did). It includes each period's own coin
+/// flips, so the interval errs wide; the overlapping month-end windows err the other way.
 pub fn level_sd(periods: &[(Vec<f64>, Vec<bool>)]) -> f64 {
-    let mut logs = Vec::new();
-    let mut noise = Vec::new();
-    for (arr, churned) in periods {
-        let (mut total, mut lost, mut lost_sq) = (0.0, 0.0, 0.0);
-        for (&a, &c) in arr.iter().zip(churned) {
-            let a = clean_arr(a);
-            total += a;
-            if c {
-                lost += a;
-                lost_sq += a * a;
+    let logs: Vec<f64> = periods
+        .iter()
+        .filter_map(|(arr, churned)| {
+            let (mut total, mut lost) = (0.0, 0.0);
+            for (&a, &c) in arr.iter().zip(churned) {
+                let a = clean_arr(a);
+                total += a;
+                if c {
+                    lost += a;
+                }
             }
-        }
-        if total > 0.0 && lost > 0.0 {
-            logs.push((lost / total).ln());
-            noise.push(lost_sq / (lost * lost));
-        }
-    }
+            (total > 0.0 && lost > 0.0).then(|| (lost / total).ln())
+        })
+        .collect();
     if logs.len() < 3 {
         return 0.0;
     }
     let n = logs.len() as f64;
     let mean = logs.iter().sum::<f64>() / n;
     let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let _ = noise;
     var.sqrt()
-}
-
-fn money(v: f64) -> String {
-    let (sign, a) = if v < 0.0 { ("-", -v) } else { ("", v) };
-    if a >= 999_950_000.0 {
-        format!("{sign}${:.1}B", a / 1e9)
-    } else if a >= 999_950.0 {
-        format!("{sign}${:.1}M", a / 1e6)
-    } else if a >= 999.5 {
-        format!("{sign}${:.1}k", a / 1e3)
-    } else {
-        format!("{sign}${a:.0}")
-    }
 }
 
 impl Retention {
@@ -650,5 +633,16 @@ mod tests {
         let start = std::time::Instant::now();
         let f = forecast(&items, 90, DEFAULT_DRAWS, DEFAULT_SEED);
         println!("100k × 1000: {:?}; {}", start.elapsed(), f.book.describe());
+    }
+
+    #[test]
+    fn level_sd_is_the_spread_of_the_log_loss_rate() {
+        // ARR 100 each; losses 10, 20, 40 % of ARR: ln 0.1, ln 0.2, ln 0.4 are ln 0.2 ∓ ln 2,
+        // so the sample standard deviation is ln 2.
+        let period = |lost: usize| (vec![100.0; 10], (0..10).map(|i| i < lost).collect());
+        let sd = level_sd(&[period(1), period(2), period(4)]);
+        assert!((sd - 2f64.ln()).abs() < 1e-12, "{sd}");
+        // A period that lost nothing is left out; fewer than three left: no spread known.
+        assert_eq!(level_sd(&[period(1), period(0), period(4)]), 0.0);
     }
 }

@@ -33,22 +33,44 @@ impl What {
     }
 }
 
-/// Row filters; `None` lets every row through.
-#[derive(Debug, Clone, Default)]
+/// Row filters; `None` lets every row through. Also `cge export`'s flags (the doc comments
+/// are their help).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Filters {
-    /// Exact owner, any case.
+    /// Only this owner's accounts (any case).
+    #[arg(long)]
     pub owner: Option<String>,
-    /// Part of the action's name, any case ("rescue").
+    /// Only accounts whose action contains this text (any case), e.g. rescue.
+    #[arg(long)]
     pub action: Option<String>,
+    /// Only this industry (any case).
+    #[arg(long)]
     pub industry: Option<String>,
+    /// Only this plan tier (any case).
+    #[arg(long)]
     pub plan_tier: Option<String>,
+    /// Only accounts with at least this ARR.
+    #[arg(long, value_name = "DOLLARS")]
     pub min_arr: Option<f64>,
-    /// Calibrated churn probability, 0–1.
+    /// Only accounts with at least this churn risk, 0–1 (e.g. 0.4).
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
     pub min_churn: Option<f64>,
-    /// Annual contracts renewing within this many days.
+    /// Only annual contracts renewing within this many days.
+    #[arg(long, value_name = "DAYS")]
     pub renewal_within: Option<i64>,
-    /// Part of the account's name or id, any case.
+    /// Only accounts whose name or id contains this text (any case).
+    #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
+}
+
+/// A probability flag's value: 0–1.
+pub fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "expected a probability between 0 and 1 (e.g. 0.4), got {s:?}"
+        )),
+    }
 }
 
 /// A file's header and rows, before writing.

@@ -328,16 +328,7 @@ impl Book {
 
 pub fn format_number(v: f64, fmt: Fmt) -> String {
     match fmt {
-        Fmt::Money => {
-            let (sign, a) = if v < 0.0 { ("-", -v) } else { ("", v) };
-            if a >= 1e6 {
-                format!("{sign}${:.1}M", a / 1e6)
-            } else if a >= 1e3 {
-                format!("{sign}${:.1}k", a / 1e3)
-            } else {
-                format!("{sign}${a:.0}")
-            }
-        }
+        Fmt::Money => crate::actions::evidence::money_short(v),
         Fmt::Score => format!("{v:.0}"),
         Fmt::Trend => {
             if v > 0.05 {
