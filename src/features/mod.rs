@@ -6,6 +6,7 @@
 //! account ([`stages`], [`usage`]) and composes the rule stages ([`compose`]). The
 //! record is materialized into the `golden_record` table and kept as a [`DataFrame`].
 
+pub mod batch;
 pub mod compose;
 pub mod dictionary;
 pub mod per_feature;
@@ -188,39 +189,66 @@ fn compute_frame(
         60,
         format!("{} accounts with recent usage; composing", windows.height()),
     );
-
     let base = stages::accounts(&tx, as_of)?;
+    let record = compose_record(base, frames, &windows, &window_ids)?;
     drop(tx);
+    reporter.check()?;
+    Ok(record)
+}
+
+/// The golden record as of `as_of` from tables and usage loaded for a batch of dates (see
+/// [`batch`]); `conn` reads the accounts and the last activity of idle accounts. The usage
+/// may still be loading when this starts (`log` waits for it). Writes nothing.
+pub fn compute_from<'a>(
+    conn: &Connection,
+    as_of: NaiveDate,
+    tables: &stages::StageTables,
+    log: impl FnOnce() -> Result<&'a usage::UsageLog>,
+) -> Result<GoldenRecord> {
+    let frames = tables.frames(as_of)?;
+    let base = stages::accounts(conn, as_of)?;
+    let log = log()?;
+    let windows = usage::windows_in(conn, log, as_of)?;
+    let frame = compose_record(base, frames, &windows, &log.account_ids)?;
+    Ok(GoldenRecord { as_of, frame })
+}
+
+/// Every account signed up by the as-of date (`base`) joined with its stage frames and usage windows, then
+/// composed into the dictionary's columns.
+fn compose_record(
+    base: DataFrame,
+    frames: stages::StageFrames,
+    windows: &DataFrame,
+    window_ids: &[String],
+) -> Result<DataFrame> {
     let keyed = |df: &DataFrame, ids: &[String]| stages::with_account_ids(df, ids);
     let joined = base
         .lazy()
         .left_join(
-            keyed(&frames.subscriptions, &frames.accounts.ids)?.lazy(),
+            keyed(&frames.subscriptions, &frames.ids)?.lazy(),
             col("account_id"),
             col("account_id"),
         )
         .left_join(
-            keyed(&frames.signals, &frames.accounts.ids)?.lazy(),
+            keyed(&frames.signals, &frames.ids)?.lazy(),
             col("account_id"),
             col("account_id"),
         )
         .left_join(
-            keyed(&frames.support, &frames.accounts.ids)?.lazy(),
+            keyed(&frames.support, &frames.ids)?.lazy(),
             col("account_id"),
             col("account_id"),
         )
         .left_join(
-            keyed(&windows, &window_ids)?.lazy(),
+            keyed(windows, window_ids)?.lazy(),
             col("account_id"),
             col("account_id"),
         )
         .collect()?;
     let composed = compose::compose(joined.lazy());
-    let record = final_columns(composed)
+    Ok(final_columns(composed)
         .sort(["account_id"], Default::default())
-        .collect()?;
-    reporter.check()?;
-    Ok(record)
+        .collect()?)
 }
 
 /// Store `gr` in `golden_record`, replacing any record stored for the same as-of date, in

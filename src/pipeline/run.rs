@@ -241,62 +241,43 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     } else {
         plan.dates()
     };
-    // The per-feature usage matrices come from one scan of the usage table, on a second
-    // read-only connection while this one computes the golden records (two cores busy). Each
-    // record becomes its snapshot's inputs at once and is dropped, today's excepted: at
-    // 100,000 accounts ten records and their matrices together weighed over a gigabyte.
-    let path = ws.path().to_path_buf();
-    let cancel = reporter.cancel_flag();
-    let (usage, snaps, today_record) = std::thread::scope(|scope| -> Result<_> {
-        let scan = scope.spawn(|| -> Result<Vec<per_feature::FeatureUsage>> {
-            let mut c = rusqlite::Connection::open_with_flags(
-                &path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            c.busy_timeout(crate::workspace::busy_timeout())?;
-            c.progress_handler(
-                20_000,
-                Some(move || cancel.load(std::sync::atomic::Ordering::Relaxed)),
-            )?;
-            per_feature::matrices(&c, &dates, per_feature::DEFAULT_DAYS)
-        });
-        let mut snaps = BTreeMap::new();
-        let mut today_record = None;
-        for (i, d) in dates.iter().enumerate() {
-            reporter.check()?;
+    // One read of the usage table serves every date (features::batch). Each record becomes
+    // its snapshot's inputs at once and is dropped, today's excepted: at 100,000 accounts
+    // ten records and their matrices together weighed over a gigabyte.
+    let mut today_record = None;
+    let mut today_usage = None;
+    let mut product_features: Option<Vec<String>> = None;
+    let mut done = 0;
+    report_stage("snapshots", 5, format!("usage as of {} dates", dates.len()));
+    let built = features::batch::compute_batch(
+        ws,
+        &dates,
+        per_feature::DEFAULT_DAYS,
+        reporter,
+        |record, usage| {
+            done += 1;
             report_stage(
                 "snapshots",
-                (5 + 50 * i / dates.len()) as u8,
-                format!("golden record as of {d} ({}/{})", i + 1, dates.len()),
+                (5 + 50 * done / dates.len()) as u8,
+                format!(
+                    "golden record as of {} ({done}/{})",
+                    record.as_of,
+                    dates.len()
+                ),
             );
-            let record = features::compute(ws, *d, &Reporter::silent())?;
-            snaps.insert(*d, Snapshot::from_record(&record)?);
-            if *d == today {
+            let features = product_features.get_or_insert_with(|| usage.features.clone());
+            let mut snap = Snapshot::from_record(&record)?;
+            snap.add_usage(&usage, features)?;
+            let d = record.as_of;
+            if d == today {
                 today_record = Some(record);
+                today_usage = Some(usage);
             }
-        }
-        report_stage("snapshots", 55, "per-feature usage".into());
-        let usage = scan
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the per-feature usage scan crashed")));
-        reporter.check()?;
-        Ok((usage?, snaps, today_record.context("today's record")?))
-    })?;
-    let product_features = usage
-        .first()
-        .map(|u| u.features.clone())
-        .unwrap_or_default();
-    let mut snaps = snaps;
-    let mut today_usage = None;
-    for u in usage {
-        if let Some(s) = snaps.get_mut(&u.as_of) {
-            s.add_usage(&u, &product_features)?;
-        }
-        if u.as_of == today {
-            today_usage = Some(u);
-        }
-    }
+            Ok((d, snap))
+        },
+    )?;
+    let mut snaps: Snapshots = built.into_iter().collect();
+    let today_record = today_record.context("today's record")?;
     let today_usage = &today_usage.context("today's usage")?;
     // Today's accounts are scored, never trained on (their outcomes are not known yet).
     let today_snap = snaps.remove(&today).context("today's snapshot")?;

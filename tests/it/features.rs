@@ -427,3 +427,51 @@ fn per_feature_usage_matrices_are_point_in_time() {
     assert_eq!(short.counts_row(r)[f3], 16.0);
     assert!(!short.features.iter().any(|f| f == "feature_1"));
 }
+
+/// A batch (one usage read for every date, dates on parallel connections) gives each date
+/// exactly the record and usage matrix computed for that date alone.
+#[test]
+fn a_batch_of_dates_matches_each_date_computed_alone() {
+    use cge::features::{batch, per_feature};
+    use cge::job::Reporter;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ws = Workspace::open(&tmp.path().join("w.db")).unwrap();
+    simulate(&mut ws, &SimConfig::new(400, 21, date("2026-10-31")), false).unwrap();
+    // Out of order, with a month-end far back: windows at both ends of the read.
+    let dates = [
+        date("2026-10-31"),
+        date("2025-12-31"),
+        date("2026-06-30"),
+        date("2026-05-31"),
+    ];
+    let batch =
+        batch::compute_batch(&mut ws, &dates, 90, &Reporter::silent(), |r, u| Ok((r, u))).unwrap();
+    assert_eq!(batch.len(), dates.len());
+    for ((record, usage), &d) in batch.iter().zip(&dates) {
+        let alone = features::compute(&mut ws, d, &Reporter::silent()).unwrap();
+        assert_eq!(record.as_of, d);
+        assert!(
+            record.frame.height() > 100,
+            "{d}: {}",
+            record.frame.height()
+        );
+        assert!(
+            record.frame.equals_missing(&alone.frame),
+            "{d}: the batch's record differs from the record computed alone"
+        );
+        let matrix = per_feature::matrix(ws.conn(), d, 90).unwrap();
+        assert_eq!(usage.account_ids, matrix.account_ids, "{d}");
+        // The batch's columns are every feature of the whole read; the same sums where both
+        // have a column, zero elsewhere.
+        for (c, f) in usage.features.iter().enumerate() {
+            let other = matrix.features.iter().position(|g| g == f);
+            for r in 0..usage.account_ids.len() {
+                let want = other.map_or(0.0, |o| matrix.counts_row(r)[o]);
+                assert_eq!(usage.counts_row(r)[c], want, "{d} {f} row {r}");
+                let want = other.map_or(0.0, |o| matrix.errors_row(r)[o]);
+                assert_eq!(usage.errors_row(r)[c], want, "{d} {f} row {r}");
+            }
+        }
+        assert!(usage.counts.iter().sum::<f64>() > 0.0, "{d}: no usage");
+    }
+}
