@@ -16,7 +16,6 @@ use rusqlite::Connection;
 use crate::features::GoldenRecord;
 use crate::features::dictionary::{self, Kind};
 use crate::features::per_feature::FeatureUsage;
-use crate::workspace::dates::format_date;
 
 /// Days after a snapshot in which an escalated or urgent ticket makes the escalation label.
 pub const ESCALATION_DAYS: i64 = 30;
@@ -433,48 +432,6 @@ pub enum LabelSource {
     ChurnEvents,
     /// `accounts.churn_flag`: one undated label per account, scored out of fold.
     ChurnFlag,
-}
-
-/// Churn in `(t, t + horizon]` for each of `accounts`: a churn event dated in the window, or,
-/// for an account with no churn event at all, all its subscriptions ended with the last end
-/// in the window.
-pub fn churn_labels(
-    conn: &Connection,
-    accounts: &[String],
-    t: NaiveDate,
-    horizon: i64,
-) -> Result<Vec<bool>> {
-    let (lo, hi) = (format_date(t), format_date(t + Duration::days(horizon)));
-    let churned = account_set(
-        conn,
-        "SELECT account_id FROM churn_events WHERE churn_date > ?1 AND churn_date <= ?2
-         UNION
-         SELECT s.account_id FROM subscriptions s
-         WHERE NOT EXISTS (SELECT 1 FROM churn_events c WHERE c.account_id = s.account_id)
-           AND s.start_date <= ?2
-         GROUP BY s.account_id
-         HAVING sum(s.end_date IS NULL OR s.end_date > ?2) = 0 AND max(s.end_date) > ?1",
-        &[&lo, &hi],
-    )?;
-    Ok(accounts.iter().map(|a| churned.contains(a)).collect())
-}
-
-/// An escalated or `urgent` ticket submitted in `(t, t + days]`.
-pub fn escalation_labels(
-    conn: &Connection,
-    accounts: &[String],
-    t: NaiveDate,
-    days: i64,
-) -> Result<Vec<bool>> {
-    let (lo, hi) = (format_date(t), format_date(t + Duration::days(days)));
-    let escalated = account_set(
-        conn,
-        "SELECT DISTINCT account_id FROM support_tickets
-         WHERE substr(submitted_at, 1, 10) > ?1 AND substr(submitted_at, 1, 10) <= ?2
-           AND (escalation_flag = 1 OR priority = 'urgent')",
-        &[&lo, &hi],
-    )?;
-    Ok(accounts.iter().map(|a| escalated.contains(a)).collect())
 }
 
 /// `accounts.churn_flag` per account (undated).

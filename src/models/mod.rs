@@ -16,3 +16,4 @@ pub mod folds;
 pub mod forest;
 pub mod map;
 pub mod metrics;
+pub mod outcomes;

@@ -19,6 +19,7 @@ use crate::models::churn::{self, ChurnModel, Drivers};
 use crate::models::dataset::{self, Design, LabelSource, Plan, Snapshot};
 use crate::models::escalation::{self, EscalationModel};
 use crate::models::evaluate::Evaluation;
+use crate::models::outcomes::Outcomes;
 use crate::models::{crosssell, map};
 use crate::workspace::Workspace;
 use crate::workspace::dates::format_date;
@@ -291,14 +292,15 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     let conn = ws.conn();
     let (report, model, escalation, forecast_backtest, level) = match source {
         LabelSource::ChurnEvents => {
+            let outcomes = Outcomes::load(conn)?;
             let churn_y = |snaps: &Snapshots, ds: &[NaiveDate], permute: Option<u64>| {
                 labels(snaps, ds, permute, |ids, d| {
-                    dataset::churn_labels(conn, ids, d, plan.horizon)
+                    outcomes.churn(ids, d, plan.horizon)
                 })
             };
             let escalation_y = |snaps: &Snapshots, ds: &[NaiveDate]| {
                 labels(snaps, ds, None, |ids, d| {
-                    dataset::escalation_labels(conn, ids, d, dataset::ESCALATION_DAYS)
+                    outcomes.escalation(ids, d, dataset::ESCALATION_DAYS)
                 })
             };
             let forest = escalation::params(opts.params.seed);
@@ -332,7 +334,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 (churn, esc, level)
             };
             let eval = &snaps[&plan.eval];
-            let ey = dataset::churn_labels(conn, &eval.account_ids, plan.eval, plan.horizon)?;
+            let ey = outcomes.churn(&eval.account_ids, plan.eval, plan.horizon);
             // sim_truth holds the 90-day hazard: an oracle only for that horizon.
             let oracle = if plan.horizon == 90 {
                 oracle(conn, &eval.account_ids, plan.eval)?
@@ -360,12 +362,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 forecast::DEFAULT_SEED,
                 back_level,
             )?;
-            let esc_y = dataset::escalation_labels(
-                conn,
-                &eval.account_ids,
-                plan.eval,
-                dataset::ESCALATION_DAYS,
-            )?;
+            let esc_y = outcomes.escalation(&eval.account_ids, plan.eval, dataset::ESCALATION_DAYS);
             let esc_backtest = Evaluation::new(
                 &back_escalation.predict(&eval.x)?,
                 &esc_y,
@@ -469,34 +466,41 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     let x = &today_snap.x;
     let probs = model.predict(x)?;
     let contributions = model.contributions(x)?;
-    let mut scores = Vec::with_capacity(today_snap.len());
-    for (i, id) in today_snap.account_ids.iter().enumerate() {
-        let change = previous.as_ref().and_then(|p| {
-            let before = p.accounts.get(id)?;
-            Some(Change {
-                previous_run: p.run_id,
-                churn_before: before.churn,
-                churn_delta: probs[i] - before.churn,
-                action_before: before.action.clone(),
-                action_changed: false,
-                why: churn::moved(x, &contributions, i, &before.strongest, 3),
-            })
-        });
-        scores.push(AccountScore {
-            account_id: id.clone(),
-            churn_probability: probs[i],
-            rule_score: today_snap.rule_churn[i],
-            arr: today_snap.arr[i],
-            drivers: churn::drivers_of(x, &contributions, i, 3),
-            escalation_probability: escalation.as_ref().map(|(_, p)| p[i]),
-            crosssell_score: 0.0,
-            offers: Vec::new(),
-            map: [0.0; 2],
-            action: None,
-            change,
-            strongest: churn::strongest(x, &contributions, i, STRONGEST_KEPT),
-        });
-    }
+    // Drivers, strongest contributions and what moved, per account: independent rows, so
+    // on every core (at 100,000 accounts 1.1 s on one).
+    use rayon::prelude::*;
+    let mut scores: Vec<AccountScore> = today_snap
+        .account_ids
+        .par_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let change = previous.as_ref().and_then(|p| {
+                let before = p.accounts.get(id)?;
+                Some(Change {
+                    previous_run: p.run_id,
+                    churn_before: before.churn,
+                    churn_delta: probs[i] - before.churn,
+                    action_before: before.action.clone(),
+                    action_changed: false,
+                    why: churn::moved(x, &contributions, i, &before.strongest, 3),
+                })
+            });
+            AccountScore {
+                account_id: id.clone(),
+                churn_probability: probs[i],
+                rule_score: today_snap.rule_churn[i],
+                arr: today_snap.arr[i],
+                drivers: churn::drivers_of(x, &contributions, i, 3),
+                escalation_probability: escalation.as_ref().map(|(_, p)| p[i]),
+                crosssell_score: 0.0,
+                offers: Vec::new(),
+                map: [0.0; 2],
+                action: None,
+                change,
+                strongest: churn::strongest(x, &contributions, i, STRONGEST_KEPT),
+            }
+        })
+        .collect();
     drop(contributions);
     // Cross-sell: factorize today's adoption matrix of the active accounts, check it on hidden
     // adoptions, and blend its affinity with the business rules.
@@ -795,11 +799,11 @@ fn labels(
     snaps: &Snapshots,
     dates: &[NaiveDate],
     permute: Option<u64>,
-    label: impl Fn(&[String], NaiveDate) -> Result<Vec<bool>>,
+    label: impl Fn(&[String], NaiveDate) -> Vec<bool>,
 ) -> Result<Vec<bool>> {
     let mut y = Vec::new();
     for d in dates {
-        y.extend(label(&snaps[d].account_ids, *d)?);
+        y.extend(label(&snaps[d].account_ids, *d));
     }
     if let Some(seed) = permute {
         use rand::SeedableRng;
@@ -1119,6 +1123,31 @@ pub fn verdict(b: &Evaluation, what: &str) -> String {
     parts.join("; ")
 }
 
+/// The JSON columns of one account's stored scores.
+struct ScoreJson {
+    drivers: String,
+    offers: String,
+    evidence: Option<String>,
+    strongest: String,
+    change: Option<String>,
+}
+
+impl ScoreJson {
+    fn of(s: &AccountScore) -> Result<ScoreJson> {
+        Ok(ScoreJson {
+            drivers: serde_json::to_string(&s.drivers)?,
+            offers: serde_json::to_string(&s.offers)?,
+            evidence: s
+                .action
+                .as_ref()
+                .map(|a| serde_json::to_string(&a.evidence))
+                .transpose()?,
+            strongest: serde_json::to_string(&s.strongest)?,
+            change: s.change.as_ref().map(serde_json::to_string).transpose()?,
+        })
+    }
+}
+
 /// Store a run in one transaction: its report, options and stage times, today's golden
 /// record, and every account's scores, action, evidence and change; then keep only the
 /// newest `opts.keep_runs` runs. Returns the run id. A run that fails, is cancelled or is
@@ -1151,6 +1180,13 @@ pub fn store(
         .ok()
         .and_then(|d| chrono::DateTime::from_timestamp(d.as_secs() as i64, 0))
         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+    // Each account's JSON columns, serialized on every core before the write lock is taken.
+    use rayon::prelude::*;
+    let json: Vec<ScoreJson> = report
+        .scores
+        .par_iter()
+        .map(ScoreJson::of)
+        .collect::<Result<_>>()?;
     let tx = ws
         .conn_mut()
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -1180,7 +1216,7 @@ pub fn store(
                  ?18, ?19, ?20, ?21)",
         )?;
         let finite = |v: f64| v.is_finite().then_some(v);
-        for (i, s) in report.scores.iter().enumerate() {
+        for (i, (s, json)) in report.scores.iter().zip(&json).enumerate() {
             if i % 10_000 == 0 {
                 reporter.check()?;
             }
@@ -1193,8 +1229,8 @@ pub fn store(
                 s.escalation_probability,
                 finite(s.crosssell_score),
                 finite(s.arr),
-                serde_json::to_string(&s.drivers)?,
-                serde_json::to_string(&s.offers)?,
+                json.drivers,
+                json.offers,
                 finite(s.map[0]),
                 finite(s.map[1]),
                 a.map(|a| a.action.as_str()),
@@ -1203,9 +1239,9 @@ pub fn store(
                 a.map(|a| a.rank as i64),
                 a.map(|a| a.arr_at_risk),
                 a.map(|a| a.expected_expansion),
-                a.map(|a| serde_json::to_string(&a.evidence)).transpose()?,
-                serde_json::to_string(&s.strongest)?,
-                s.change.as_ref().map(serde_json::to_string).transpose()?,
+                json.evidence,
+                json.strongest,
+                json.change,
                 s.change.as_ref().map(|c| c.churn_delta),
             ])?;
         }

@@ -8,6 +8,7 @@ mod freshness;
 mod import;
 mod import_fuzz;
 mod kill;
+mod labels;
 mod layers;
 mod models;
 mod pipeline;
