@@ -245,10 +245,6 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
     // One read of the usage table serves every date (features::batch). Each record becomes
     // its snapshot's inputs at once and is dropped, today's excepted: at 100,000 accounts
     // ten records and their matrices together weighed over a gigabyte.
-    let mut today_record = None;
-    let mut today_usage = None;
-    let mut product_features: Option<Vec<String>> = None;
-    let mut done = 0;
     report_stage("snapshots", 5, format!("usage as of {} dates", dates.len()));
     let built = features::batch::compute_batch(
         ws,
@@ -256,30 +252,30 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         per_feature::DEFAULT_DAYS,
         reporter,
         |record, usage| {
-            done += 1;
+            // Every matrix of a batch has the same columns (the features of its usage read).
+            let mut snap = Snapshot::from_record(&record)?;
+            snap.add_usage(&usage, &usage.features)?;
+            let d = record.as_of;
+            Ok((d, snap, (d == today).then_some((record, usage))))
+        },
+        |done, d| {
             report_stage(
                 "snapshots",
                 (5 + 50 * done / dates.len()) as u8,
-                format!(
-                    "golden record as of {} ({done}/{})",
-                    record.as_of,
-                    dates.len()
-                ),
-            );
-            let features = product_features.get_or_insert_with(|| usage.features.clone());
-            let mut snap = Snapshot::from_record(&record)?;
-            snap.add_usage(&usage, features)?;
-            let d = record.as_of;
-            if d == today {
-                today_record = Some(record);
-                today_usage = Some(usage);
-            }
-            Ok((d, snap))
+                format!("golden record as of {d} ({done}/{})", dates.len()),
+            )
         },
     )?;
-    let mut snaps: Snapshots = built.into_iter().collect();
-    let today_record = today_record.context("today's record")?;
-    let today_usage = &today_usage.context("today's usage")?;
+    let mut snaps = Snapshots::new();
+    let mut today_data = None;
+    for (d, snap, kept) in built {
+        snaps.insert(d, snap);
+        if kept.is_some() {
+            today_data = kept;
+        }
+    }
+    let (today_record, today_usage) = today_data.context("today's record")?;
+    let today_usage = &today_usage;
     // Today's accounts are scored, never trained on (their outcomes are not known yet).
     let today_snap = snaps.remove(&today).context("today's snapshot")?;
     if today_snap.is_empty() {

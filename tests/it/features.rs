@@ -444,8 +444,26 @@ fn a_batch_of_dates_matches_each_date_computed_alone() {
         date("2026-06-30"),
         date("2026-05-31"),
     ];
-    let batch =
-        batch::compute_batch(&mut ws, &dates, 90, &Reporter::silent(), |r, u| Ok((r, u))).unwrap();
+    let mut finished = Vec::new();
+    let batch = batch::compute_batch(
+        &mut ws,
+        &dates,
+        90,
+        &Reporter::silent(),
+        |r, u| Ok((r, u)),
+        |n, d| finished.push((n, d)),
+    )
+    .unwrap();
+    // Each date reported once as it finished, counted 1..=4.
+    assert_eq!(
+        finished.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    let mut reported: Vec<NaiveDate> = finished.iter().map(|(_, d)| *d).collect();
+    reported.sort();
+    let mut want = dates.to_vec();
+    want.sort();
+    assert_eq!(reported, want);
     assert_eq!(batch.len(), dates.len());
     for ((record, usage), &d) in batch.iter().zip(&dates) {
         let alone = features::compute(&mut ws, d, &Reporter::silent()).unwrap();
