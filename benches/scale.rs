@@ -96,7 +96,7 @@ fn stage(name: &str, n: usize) {
                 .unwrap()
                 .len();
             report(
-                "usage windows: polars",
+                "usage windows: one read, one pass",
                 n,
                 t.elapsed().as_secs_f64(),
                 &format!("{rows} accounts"),
