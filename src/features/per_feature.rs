@@ -120,11 +120,15 @@ mod tests {
         let mut names = vec!["feature_10", "feature_2", "export", "feature_1"];
         names.sort_by_key(|n| natural_key(n));
         assert_eq!(names, ["export", "feature_1", "feature_2", "feature_10"]);
-        use crate::features::usage::day_of;
+        use crate::workspace::dates::day_number;
         use chrono::Datelike;
         let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
-        assert_eq!(day_of("2024-02-29"), Some(d.num_days_from_ce()));
-        assert_eq!(day_of("2024-02-30"), None);
-        assert_eq!(day_of("2024-0x-01"), None);
+        assert_eq!(day_number("2024-02-29"), Some(d.num_days_from_ce()));
+        assert_eq!(
+            day_number("2024-02-29 13:05:00"),
+            Some(d.num_days_from_ce())
+        );
+        assert_eq!(day_number("2024-02-30"), None);
+        assert_eq!(day_number("2024-0x-01"), None);
     }
 }

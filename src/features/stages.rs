@@ -67,9 +67,7 @@ fn tier_rank(tier: &str) -> i64 {
 }
 
 /// A stored date's day number, or an error naming the column and value.
-fn day(column: &str, value: &str) -> Result<i32> {
-    super::usage::day_of(value).with_context(|| format!("{column} {value:?} is not a date"))
-}
+use crate::workspace::dates::stored_day as day;
 
 /// The subscriptions started by a batch's last date, by start day.
 struct Subscriptions {

@@ -5,6 +5,8 @@
 //! get their last usage from one index-seek statement.
 
 use anyhow::{Context, Result};
+
+use crate::workspace::dates::stored_day;
 use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
 use rusqlite::Connection;
@@ -33,21 +35,6 @@ pub struct UsageLog {
     count: Vec<i64>,
     duration: Vec<i64>,
     errors: Vec<i64>,
-}
-
-/// Day number of a stored `YYYY-MM-DD` date, read straight from its bytes (millions of rows).
-pub(crate) fn day_of(s: &str) -> Option<i32> {
-    let b = s.as_bytes();
-    if b.len() < 10 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
-        .map(|d| d.num_days_from_ce())
 }
 
 impl UsageLog {
@@ -102,9 +89,7 @@ impl UsageLog {
             let Some(&account) = owner.get(r.get_ref(0)?.as_str()?) else {
                 continue;
             };
-            let date = r.get_ref(1)?.as_str()?;
-            let day = day_of(date)
-                .with_context(|| format!("feature_usage.usage_date {date:?} is not a date"))?;
+            let day = stored_day("feature_usage.usage_date", r.get_ref(1)?.as_str()?)?;
             let name = r.get_ref(2)?.as_str()?;
             let feature = match feature_ids.get(name) {
                 Some(&f) => f,

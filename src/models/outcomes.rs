@@ -7,11 +7,11 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{Datelike, Duration, NaiveDate};
 use rusqlite::Connection;
 
-use crate::features::usage::day_of;
+use crate::workspace::dates::stored_day as day;
 
 /// Churn events, subscription spans and escalations per account, as day numbers.
 #[derive(Debug, Default)]
@@ -22,10 +22,6 @@ pub struct Outcomes {
     spans: HashMap<String, Vec<(i32, Option<i32>)>>,
     /// Submission days of escalated or `urgent` tickets.
     escalations: HashMap<String, Vec<i32>>,
-}
-
-fn day(column: &str, value: &str) -> Result<i32> {
-    day_of(value).with_context(|| format!("{column} {value:?} is not a date"))
 }
 
 impl Outcomes {
