@@ -157,7 +157,8 @@ fn sorted_by_key<K: Ord + Copy>(keys: &[K]) -> Vec<usize> {
     order
 }
 
-fn permute<T: Clone>(v: &[T], order: &[usize]) -> Vec<T> {
+/// `v` in the row order `order`.
+pub(super) fn permute<T: Clone>(v: &[T], order: &[usize]) -> Vec<T> {
     order.iter().map(|&i| v[i].clone()).collect()
 }
 

@@ -1,11 +1,12 @@
-//! The usage windows of the golden record, computed in polars.
+//! The usage windows of the golden record.
 //!
 //! The rows of the days needed are read once ([`UsageLog`], `assets/sql/golden/usage.sql`)
-//! and every window is one pass of a polars group-by over a slice of them; accounts idle for the whole window
-//! get their last usage from one index-seek statement.
+//! and every window is one pass over a slice of them ([`WindowSums`]); accounts idle for the
+//! whole window get their last usage from one index-seek statement.
 
 use anyhow::{Context, Result};
 
+use super::stages::permute;
 use crate::workspace::dates::stored_day;
 use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
@@ -131,15 +132,12 @@ impl UsageLog {
             order[*s] = i;
             *s += 1;
         }
-        fn permute<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
-            *v = order.iter().map(|&i| v[i]).collect();
-        }
-        permute(&mut self.day, &order);
-        permute(&mut self.account, &order);
-        permute(&mut self.feature, &order);
-        permute(&mut self.count, &order);
-        permute(&mut self.duration, &order);
-        permute(&mut self.errors, &order);
+        self.day = permute(&self.day, &order);
+        self.account = permute(&self.account, &order);
+        self.feature = permute(&self.feature, &order);
+        self.count = permute(&self.count, &order);
+        self.duration = permute(&self.duration, &order);
+        self.errors = permute(&self.errors, &order);
     }
 
     /// The rows of the `days` days up to `as_of` (`(as_of - days, as_of]`); an error when the
@@ -172,14 +170,6 @@ impl UsageLog {
             errors[cell] += self.errors[i] as f64;
         }
         Ok((counts, errors))
-    }
-
-    pub fn len(&self) -> usize {
-        self.day.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.day.is_empty()
     }
 }
 
@@ -339,16 +329,19 @@ pub fn windows(conn: &Connection, as_of: &str) -> Result<(DataFrame, Vec<String>
 /// [`windows`] from a log loaded for a batch of dates (`conn` finds the last usage of
 /// accounts idle for the whole window); the `account` column indexes the log's accounts.
 pub fn windows_in(conn: &Connection, log: &UsageLog, as_of_day: NaiveDate) -> Result<DataFrame> {
-    let out = window_sums(log, as_of_day)?.frame()?;
+    let sums = window_sums(log, as_of_day)?;
+    let out = sums.frame()?;
     // Accounts idle for the whole window: their last usage by index seek, as extra rows
     // whose window columns stay empty (zero usage once composed).
-    let seen: std::collections::HashSet<u32> =
-        out.column("account")?.u32()?.into_no_null_iter().collect();
+    let mut seen = vec![false; log.account_ids.len()];
+    for &a in &sums.accounts {
+        seen[a as usize] = true;
+    }
     let mut idle_ids: Vec<u32> = Vec::new();
     let mut idle_age: Vec<Option<i64>> = Vec::new();
     let as_of = &crate::workspace::dates::format_date(as_of_day);
     let idle: Vec<u32> = (0..log.account_ids.len() as u32)
-        .filter(|i| !seen.contains(i))
+        .filter(|&i| !seen[i as usize])
         .collect();
     let json = format!(
         "[{}]",

@@ -282,7 +282,8 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         bail!("no account is active as of {today}: nothing to score");
     }
 
-    // The record scans are over: give back the page cache they needed.
+    // Give back any large page cache an earlier record build left on this connection
+    // (`features::compute` sets one; the batch does not).
     ws.conn().pragma_update(None, "cache_size", -2000)?;
     ws.conn().execute_batch("PRAGMA shrink_memory")?;
     let conn = ws.conn();
@@ -314,8 +315,8 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             );
             let (back_churn, back_escalation, back_level) = {
                 let (bx, bg) = stack(&snaps, &plan.backtest_train)?;
-                let by = churn_y(&snaps, &plan.backtest_train, opts.permute_labels)?;
-                let by_esc = escalation_y(&snaps, &plan.backtest_train)?;
+                let by = churn_y(&snaps, &plan.backtest_train, opts.permute_labels);
+                let by_esc = escalation_y(&snaps, &plan.backtest_train);
                 let level = level_sd(&snaps, &plan.backtest_train, &by);
                 // Month-ends only the backtest trains on are in the stack now: free them.
                 snaps.retain(|d, _| plan.train.contains(d));
@@ -379,8 +380,8 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 ),
             );
             let (tx, tg) = stack(&snaps, &plan.train)?;
-            let ty = churn_y(&snaps, &plan.train, opts.permute_labels)?;
-            let esc_ty = escalation_y(&snaps, &plan.train)?;
+            let ty = churn_y(&snaps, &plan.train, opts.permute_labels);
+            let esc_ty = escalation_y(&snaps, &plan.train);
             let today_level = level_sd(&snaps, &plan.train, &ty);
             // Everything the models need from the month-ends is in the stack and the labels.
             drop(snaps);
@@ -796,7 +797,7 @@ fn labels(
     dates: &[NaiveDate],
     permute: Option<u64>,
     label: impl Fn(&[String], NaiveDate) -> Vec<bool>,
-) -> Result<Vec<bool>> {
+) -> Vec<bool> {
     let mut y = Vec::new();
     for d in dates {
         y.extend(label(&snaps[d].account_ids, *d));
@@ -806,7 +807,7 @@ fn labels(
         use rand::seq::SliceRandom;
         y.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
     }
-    Ok(y)
+    y
 }
 
 /// Decide the churn label source; the note says why, for the report.
