@@ -60,11 +60,17 @@ impl Action {
 
     /// "this week", "queued: week 2", or "" for plays without capacity.
     pub fn queue_label(&self) -> String {
-        match self.week {
-            Some(0) => "this week".into(),
-            Some(w) => format!("queued: week {}", w + 1),
-            None => String::new(),
-        }
+        queue_label(self.week)
+    }
+}
+
+/// An urgent play's place in its owner's weekly capacity: "this week", "queued: week 2"; empty
+/// for plays that are not urgent (no week).
+pub fn queue_label(week: Option<usize>) -> String {
+    match week {
+        Some(0) => "this week".into(),
+        Some(w) => format!("queued: week {}", w + 1),
+        None => String::new(),
     }
 }
 

@@ -111,11 +111,14 @@ fn describe(metric: Metric, v: f64, top: f64) -> String {
 
 fn context(f: &Facts) -> String {
     let mut parts = vec![format!("ARR {}", money(f.arr))];
-    parts.push(match f.days_to_renewal {
-        Some(d) if d >= 0 => format!("annual contract renews in {d} days"),
-        Some(d) => format!("annual contract renewal {} days overdue", -d),
-        None if f.billing == "monthly" => "billed monthly".into(),
-        None => "no renewal date".into(),
+    // A monthly account's "renewal" is its next invoice: no contract to prepare for.
+    parts.push(match (f.billing.as_str(), f.days_to_renewal) {
+        ("monthly", _) => "billed monthly".into(),
+        ("annual", Some(d)) if d >= 0 => format!("annual contract renews in {d} days"),
+        ("annual", Some(d)) => format!("annual contract renewal {} days overdue", -d),
+        (_, Some(d)) if d >= 0 => format!("renews in {d} days"),
+        (_, Some(d)) => format!("renewal {} days overdue", -d),
+        (_, None) => "no renewal date".into(),
     });
     let status = f.support_status.replace('_', " ");
     parts.push(match f.open_tickets {
@@ -205,6 +208,25 @@ mod tests {
         assert_eq!(e.play, pb.rules[0].play);
         assert_eq!(e.drivers.len(), 3);
         assert!(e.offers.is_empty() && e.lookalikes.is_empty());
+    }
+
+    #[test]
+    fn a_monthly_account_has_no_contract_renewal() {
+        let monthly = Facts {
+            billing: "monthly".into(),
+            days_to_renewal: Some(12),
+            ..facts()
+        };
+        let tops = Tops {
+            churn: 0.04,
+            escalation: 0.5,
+            crosssell: 0.9,
+        };
+        let e = build(&Playbook::builtin().rules[0], &monthly, &tops);
+        assert_eq!(
+            e.context,
+            "ARR $48,000; billed monthly; 2 open tickets (support: at risk); owner Dana Smith"
+        );
     }
 
     #[test]

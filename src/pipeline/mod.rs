@@ -4,6 +4,7 @@
 pub mod history;
 pub mod refresh;
 pub mod run;
+pub mod stored;
 
 use anyhow::Result;
 

@@ -5,11 +5,15 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use super::action::Action;
-use super::book::{self, Book, COLUMNS, FILTER_KINDS, Filter, RENEWAL_WINDOWS};
+use super::book::{
+    self, Book, CHURN_BANDS, COLUMNS, FILTER_KINDS, Filter, FilterKind, RENEWAL_WINDOWS,
+};
 use super::config::Config;
 use crate::export;
 use crate::features::GoldenRecord;
 use crate::job::Progress;
+use crate::pipeline::refresh::Refreshed;
+use crate::pipeline::stored::{Explanation, StoredRun};
 
 /// The smallest terminal the UI draws in.
 pub const MIN_WIDTH: u16 = 60;
@@ -32,6 +36,8 @@ pub enum Mode {
 pub struct FilterMenu {
     /// `None`: choosing the kind; `Some(i)`: choosing a value of `FILTER_KINDS[i]`.
     pub kind: Option<usize>,
+    /// The `FILTER_KINDS` offered (those on scores only when the book has a run).
+    pub kinds: Vec<usize>,
     pub options: Vec<String>,
     pub selected: usize,
 }
@@ -43,15 +49,18 @@ pub struct ExportPrompt {
     pub confirm_overwrite: Option<PathBuf>,
 }
 
-/// The selected account's usage series for the sparkline.
+/// The selected account's usage series for the sparkline and its explanation in the run.
 #[derive(Debug, Clone)]
 pub struct Detail {
     pub account_id: String,
     pub weekly: Vec<u64>,
+    pub explanation: Option<Explanation>,
 }
 
 /// Something that can fetch an account's weekly usage (the workspace, in the real app).
 pub type WeeklySource = Box<dyn Fn(&str, NaiveDate) -> Option<Vec<u64>>>;
+/// Something that can read an account's explanation in a stored run.
+pub type ExplainSource = Box<dyn Fn(i64, &str) -> Option<Explanation>>;
 
 pub struct App {
     pub config: Config,
@@ -77,7 +86,12 @@ pub struct App {
     /// What `~/` means in a typed export path (the user's home; tests set their own).
     pub home: Option<PathBuf>,
     pub detail: Option<Detail>,
+    /// The workspace holds the shipped sample data (the header says so).
+    pub sample: bool,
+    /// The user chose the sort: a new book keeps it instead of the default.
+    pub user_sorted: bool,
     weekly: Option<WeeklySource>,
+    explain: Option<ExplainSource>,
 }
 
 impl App {
@@ -103,7 +117,10 @@ impl App {
             export_dir,
             home: directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()),
             detail: None,
+            sample: false,
+            user_sorted: false,
             weekly: None,
+            explain: None,
         }
     }
 
@@ -112,23 +129,35 @@ impl App {
         self
     }
 
-    /// Swap in a (new) golden record, keeping sort, filters and the selected account.
+    pub fn with_explain_source(mut self, source: ExplainSource) -> App {
+        self.explain = Some(source);
+        self
+    }
+
+    /// Swap in a (new) golden record without a run (rule scores), keeping sort, filters and
+    /// the selected account.
     pub fn set_record(&mut self, gr: &GoldenRecord) -> anyhow::Result<()> {
-        let mut book = Book::new(gr)?;
+        self.install(Book::new(gr)?)
+    }
+
+    /// Swap in a stored run, keeping sort, filters and the selected account.
+    pub fn set_run(&mut self, run: &StoredRun) -> anyhow::Result<()> {
+        self.install(Book::of_run(run)?)
+    }
+
+    fn install(&mut self, mut book: Book) -> anyhow::Result<()> {
         let keep = self.selected_account().map(str::to_string);
         match &self.book {
             Some(old) => book.adopt_view(old)?,
-            None => {
-                // Riskiest accounts first, until the user sorts.
-                let risk = COLUMNS
-                    .iter()
-                    .position(|c| c.key == "compound_churn_risk_score")
-                    .unwrap_or(0);
-                book.sort = Some((risk, true));
-                book.apply()?;
-            }
+            None => book.apply()?,
+        }
+        if !self.user_sorted {
+            // Most at stake first (ARR at risk; rule risk without a run) until the user sorts.
+            book.sort = Some(book::default_sort(book.scored()));
+            book.apply()?;
         }
         self.book = Some(book);
+        self.detail = None;
         self.selected = keep
             .and_then(|id| self.book.as_ref()?.position_of(&id))
             .unwrap_or(0);
@@ -199,9 +228,15 @@ impl App {
             (Some(src), Some(d)) => src(&id, d).unwrap_or_default(),
             _ => Vec::new(),
         };
+        let run = self.book.as_ref().and_then(|b| b.run_id);
+        let explanation = match (&self.explain, run) {
+            (Some(src), Some(run)) => src(run, &id),
+            _ => None,
+        };
         self.detail = Some(Detail {
             account_id: id,
             weekly,
+            explanation,
         });
     }
 
@@ -222,7 +257,32 @@ impl App {
     }
 
     fn resort(&mut self, sort: Option<(usize, bool)>) {
+        self.user_sorted = true;
         self.reorder(|b| b.sort = sort);
+    }
+
+    /// Columns the book shows: a model run's only when it has one.
+    fn shown(&self, c: usize) -> bool {
+        !COLUMNS[c].model || self.book.as_ref().is_some_and(Book::scored)
+    }
+
+    /// The next shown column after `c` going `step` (±1), wrapping when `wrap`.
+    fn next_column(&self, c: usize, forward: bool, wrap: bool) -> usize {
+        let n = COLUMNS.len();
+        let mut i = c;
+        for _ in 0..n {
+            i = match (forward, wrap) {
+                (true, true) => (i + 1) % n,
+                (false, true) => (i + n - 1) % n,
+                (true, false) if i + 1 < n => i + 1,
+                (false, false) if i > 0 => i - 1,
+                _ => return c,
+            };
+            if self.shown(i) {
+                return i;
+            }
+        }
+        c
     }
 
     fn refilter(&mut self, f: impl FnOnce(&mut Vec<Filter>)) {
@@ -310,11 +370,11 @@ impl App {
                 self.focus_detail = false;
                 self.move_to(r)
             }
-            Action::ColumnLeft => self.column = self.column.saturating_sub(1),
-            Action::ColumnRight => self.column = (self.column + 1).min(COLUMNS.len() - 1),
+            Action::ColumnLeft => self.column = self.next_column(self.column, false, false),
+            Action::ColumnRight => self.column = self.next_column(self.column, true, false),
             Action::SortNext => {
                 let next = match self.book.as_ref().and_then(|b| b.sort) {
-                    Some((c, _)) => (c + 1) % COLUMNS.len(),
+                    Some((c, _)) => self.next_column(c, true, true),
                     None => 0,
                 };
                 self.column = next;
@@ -365,9 +425,17 @@ impl App {
                 }
             }
             Action::FilterMenu if self.book.is_some() => {
+                let scored = self.book.as_ref().is_some_and(Book::scored);
+                let kinds: Vec<usize> = (0..FILTER_KINDS.len())
+                    .filter(|&k| scored || !FILTER_KINDS[k].1.needs_run())
+                    .collect();
                 self.mode = Mode::Filter(FilterMenu {
                     kind: None,
-                    options: FILTER_KINDS.iter().map(|(l, _)| l.to_string()).collect(),
+                    options: kinds
+                        .iter()
+                        .map(|&k| FILTER_KINDS[k].0.to_string())
+                        .collect(),
+                    kinds,
                     selected: 0,
                 })
             }
@@ -415,7 +483,7 @@ impl App {
             }
             Action::Refresh => {
                 if self.job.is_some() {
-                    self.status = Some("a rebuild is already running".into());
+                    self.status = Some("the pipeline is already running".into());
                 } else {
                     self.refresh_requested = true;
                 }
@@ -479,9 +547,12 @@ impl App {
             }
             Action::Confirm | Action::ToggleDetail => match menu.kind {
                 None => {
-                    let kind = menu.selected.min(FILTER_KINDS.len() - 1);
+                    let Some(&kind) = menu.kinds.get(menu.selected) else {
+                        self.mode = Mode::Normal;
+                        return;
+                    };
                     let options = match FILTER_KINDS[kind].1 {
-                        Some(column) => {
+                        FilterKind::Equals(column) => {
                             let mut values = self
                                 .book
                                 .as_ref()
@@ -500,14 +571,19 @@ impl App {
                             }
                             values
                         }
-                        None => RENEWAL_WINDOWS
+                        FilterKind::Renewal => RENEWAL_WINDOWS
                             .iter()
-                            .map(|d| format!("renewal within {d} days"))
+                            .map(|d| format!("annual contract renewing within {d} days"))
+                            .collect(),
+                        FilterKind::ChurnBand => CHURN_BANDS
+                            .iter()
+                            .map(|p| format!("churn risk ≥ {:.0} %", p * 100.0))
                             .collect(),
                     };
                     menu = FilterMenu {
                         kind: Some(kind),
                         options,
+                        kinds: menu.kinds,
                         selected: 0,
                     };
                 }
@@ -516,16 +592,20 @@ impl App {
                         self.mode = Mode::Normal;
                         return;
                     };
-                    let (label, column) = FILTER_KINDS[kind];
-                    let filter = match column {
-                        Some(column) => Filter::Equals {
+                    let (label, what) = FILTER_KINDS[kind];
+                    let at = |n: usize| menu.selected.min(n - 1);
+                    let filter = match what {
+                        FilterKind::Equals(column) => Filter::Equals {
                             column,
-                            label: label.split(' ').next().unwrap_or(label),
+                            label: label.split(" (").next().unwrap_or(label),
                             value,
                         },
-                        None => Filter::RenewalWithin(
-                            RENEWAL_WINDOWS[menu.selected.min(RENEWAL_WINDOWS.len() - 1)],
-                        ),
+                        FilterKind::Renewal => {
+                            Filter::RenewalWithin(RENEWAL_WINDOWS[at(RENEWAL_WINDOWS.len())])
+                        }
+                        FilterKind::ChurnBand => {
+                            Filter::ChurnAtLeast(CHURN_BANDS[at(CHURN_BANDS.len())])
+                        }
                     };
                     self.mode = Mode::Normal;
                     self.status = Some(format!("filter {}", filter.describe()));
@@ -588,7 +668,11 @@ impl App {
             return;
         };
         let mut headers = vec!["account_id"];
-        headers.extend(COLUMNS.iter().map(|c| c.key));
+        headers.extend(
+            (0..COLUMNS.len())
+                .filter(|&c| self.shown(c))
+                .map(|c| COLUMNS[c].key),
+        );
         let rows = (0..book.len()).map(|r| {
             headers
                 .iter()
@@ -607,23 +691,27 @@ impl App {
     }
 
     /// The background job ended.
-    pub fn on_job_end(&mut self, result: Result<Option<GoldenRecord>, String>) {
+    pub fn on_job_end(&mut self, result: Result<Option<Refreshed>, String>) {
         self.job = None;
-        match result {
-            Ok(Some(gr)) => {
-                let msg = format!(
-                    "golden record rebuilt as of {} ({} accounts)",
-                    gr.as_of,
-                    gr.len()
-                );
-                match self.set_record(&gr) {
-                    Ok(()) => self.status = Some(msg),
-                    Err(e) => self.status = Some(format!("cannot show the new record: {e}")),
-                }
-            }
-            Ok(None) => self.status = Some("rebuild cancelled; showing the previous record".into()),
-            Err(e) => self.status = Some(format!("rebuild failed: {e}")),
-        }
+        let shown = match result {
+            Ok(Some(Refreshed::Run(run))) => self.set_run(&run).map(|()| {
+                format!(
+                    "run {} scored {} accounts as of {}",
+                    run.run_id,
+                    run.scores.height(),
+                    run.as_of
+                )
+            }),
+            Ok(Some(Refreshed::Record { record, why })) => self.set_record(&record).map(|()| {
+                format!(
+                    "models not run ({why}); showing rule scores as of {}",
+                    record.as_of
+                )
+            }),
+            Ok(None) => Ok("run cancelled; showing the previous results".into()),
+            Err(e) => Ok(format!("run failed: {e}")),
+        };
+        self.status = Some(shown.unwrap_or_else(|e| format!("cannot show the new results: {e}")));
     }
 
     /// Map a mouse click or wheel at (column, row) of the terminal to an action.
@@ -641,7 +729,8 @@ impl App {
             return None;
         }
         if y == area.y {
-            return super::ui::column_at(area, x).map(Action::SortBy);
+            let scored = self.book.as_ref().is_some_and(Book::scored);
+            return super::ui::column_at(area, x, scored).map(Action::SortBy);
         }
         let row = self.offset + (y - area.y - 1) as usize;
         (row < self.rows()).then_some(Action::SelectRow(row))

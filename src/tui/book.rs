@@ -1,11 +1,13 @@
 //! The book of accounts the TUI shows: the golden-record frame (polars) of active
-//! accounts, and a view over it — filters and a sort — kept as a row-index order.
-//! Rows are formatted only for the slice on screen.
+//! accounts joined with a stored run's scores and actions (when there is one), and a view
+//! over it — filters and a sort — kept as a row-index order. Rows are formatted only for
+//! the slice on screen.
 
 use anyhow::Result;
 use polars::prelude::*;
 
 use crate::features::GoldenRecord;
+use crate::pipeline::stored::{SCORE_COLUMNS, StoredRun};
 
 /// How a column's values are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,10 @@ pub enum Fmt {
     Money,
     Score,
     Trend,
+    /// A probability as a whole percent.
+    Percent,
+    /// The churn probability as a percent, with ▲/▼ for its change since the previous run.
+    Churn,
 }
 
 /// A column of the accounts table.
@@ -28,6 +34,8 @@ pub struct ColumnSpec {
     pub fmt: Fmt,
     /// Ordinal order of a category column (low to high), instead of alphabetical.
     pub ranks: &'static [&'static str],
+    /// From a model run: hidden while the book shows rule scores only.
+    pub model: bool,
 }
 
 const fn c(
@@ -44,6 +52,21 @@ const fn c(
         descending_first,
         fmt,
         ranks: &[],
+        model: false,
+    }
+}
+
+/// A column of a model run's.
+const fn m(
+    key: &'static str,
+    title: &'static str,
+    width: u16,
+    descending_first: bool,
+    fmt: Fmt,
+) -> ColumnSpec {
+    ColumnSpec {
+        model: true,
+        ..c(key, title, width, descending_first, fmt)
     }
 }
 
@@ -60,6 +83,7 @@ const fn ranked(
         descending_first: true,
         fmt: Fmt::Text,
         ranks,
+        model: false,
     }
 }
 
@@ -68,11 +92,18 @@ pub const ESCALATION: &[&str] = &["healthy", "watch", "at_risk", "critical"];
 pub const CROSSSELL: &[&str] = &["not_ready", "warming", "ready"];
 pub const PLANS: &[&str] = &["Basic", "Pro", "Enterprise"];
 
-/// The accounts table, left to right. Scores and actions of later stages add columns here.
+/// The accounts table, left to right: who, what the models say and do, then the health.
 pub const COLUMNS: &[ColumnSpec] = &[
-    c("account_name", "Account", 24, false, Fmt::Text),
-    c("compound_churn_risk_score", "Risk", 5, true, Fmt::Score),
+    c("account_name", "Account", 22, false, Fmt::Text),
+    m("churn_probability", "Churn", 6, true, Fmt::Churn),
+    m("next_best_action", "Action", 19, false, Fmt::Text),
+    m("arr_at_risk", "AtRisk", 7, true, Fmt::Money),
+    c("total_arr", "ARR", 7, true, Fmt::Money),
     c("owner", "Owner", 13, false, Fmt::Text),
+    m("escalation_probability", "Esc", 4, true, Fmt::Percent),
+    m("crosssell_score", "XSell", 5, true, Fmt::Percent),
+    c("days_to_next_renewal", "Renew", 5, false, Fmt::Int),
+    c("billing_frequency", "Billing", 7, false, Fmt::Text),
     ColumnSpec {
         key: "plan_tier",
         title: "Plan",
@@ -80,17 +111,28 @@ pub const COLUMNS: &[ColumnSpec] = &[
         descending_first: true,
         fmt: Fmt::Text,
         ranks: PLANS,
+        model: false,
     },
-    c("total_arr", "ARR", 8, true, Fmt::Money),
-    c("days_to_next_renewal", "Renew", 6, false, Fmt::Int),
     ranked("engagement_level", "Engage", 7, ENGAGEMENT),
     c("usage_velocity_30day", "Trend", 6, false, Fmt::Trend),
     c("open_tickets", "Open", 5, true, Fmt::Int),
     c("high_priority_tickets", "HiPri", 6, true, Fmt::Int),
     ranked("escalation_health_status", "Support", 8, ESCALATION),
-    c("crosssell_readiness_score", "XSell", 6, true, Fmt::Score),
+    c("compound_churn_risk_score", "Rule", 5, true, Fmt::Score),
+    c("crosssell_readiness_score", "Ready", 5, true, Fmt::Score),
     c("industry", "Industry", 13, false, Fmt::Text),
 ];
+
+/// The column a book sorts by until the user chooses: ARR at risk from a run, else the
+/// rule-based churn risk.
+pub fn default_sort(scored: bool) -> (usize, bool) {
+    let key = if scored {
+        "arr_at_risk"
+    } else {
+        "compound_churn_risk_score"
+    };
+    (COLUMNS.iter().position(|c| c.key == key).unwrap_or(0), true)
+}
 
 /// One stackable filter.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,36 +142,85 @@ pub enum Filter {
         label: &'static str,
         value: String,
     },
+    /// Annual contracts renewing within this many days (monthly billing renews every month,
+    /// so it is no renewal to prepare for).
     RenewalWithin(i64),
+    /// Churn probability at least this (0–1).
+    ChurnAtLeast(f64),
 }
 
 impl Filter {
     pub fn describe(&self) -> String {
         match self {
             Filter::Equals { label, value, .. } => format!("{label}: {value}"),
-            Filter::RenewalWithin(d) => format!("renewal ≤ {d} days"),
+            Filter::RenewalWithin(d) => format!("contract renewal ≤ {d} days"),
+            Filter::ChurnAtLeast(p) => format!("churn risk ≥ {:.0} %", p * 100.0),
         }
     }
 
     fn expr(&self) -> Expr {
         match self {
             Filter::Equals { column, value, .. } => col(*column).eq(lit(value.clone())),
-            Filter::RenewalWithin(d) => col("days_to_next_renewal").lt_eq(lit(*d)),
+            Filter::RenewalWithin(d) => col("billing_frequency")
+                .eq(lit("annual"))
+                .and(col("days_to_next_renewal").gt_eq(lit(0)))
+                .and(col("days_to_next_renewal").lt_eq(lit(*d))),
+            Filter::ChurnAtLeast(p) => col("churn_probability").gt_eq(lit(*p)),
         }
     }
 }
 
-/// The filter menu's kinds: label, column (None for the renewal window).
-pub const FILTER_KINDS: &[(&str, Option<&str>)] = &[
-    ("owner (my book)", Some("owner")),
-    ("plan", Some("plan_tier")),
-    ("industry", Some("industry")),
-    ("engagement", Some("engagement_level")),
-    ("support status", Some("escalation_health_status")),
-    ("renewal window", None),
+/// What a filter-menu entry filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterKind {
+    /// One value of a text column.
+    Equals(&'static str),
+    Renewal,
+    ChurnBand,
+}
+
+/// The filter menu's kinds: label and kind; the last two need a model run.
+pub const FILTER_KINDS: &[(&str, FilterKind)] = &[
+    ("owner (my book)", FilterKind::Equals("owner")),
+    ("next best action", FilterKind::Equals("next_best_action")),
+    ("churn risk band", FilterKind::ChurnBand),
+    ("contract renewal", FilterKind::Renewal),
+    ("plan", FilterKind::Equals("plan_tier")),
+    ("industry", FilterKind::Equals("industry")),
+    ("engagement", FilterKind::Equals("engagement_level")),
+    (
+        "support status",
+        FilterKind::Equals("escalation_health_status"),
+    ),
 ];
 
+impl Filter {
+    /// Filters on a model run's scores.
+    pub fn needs_run(&self) -> bool {
+        match self {
+            Filter::Equals { column, .. } => FilterKind::Equals(column).needs_run(),
+            Filter::RenewalWithin(_) => false,
+            Filter::ChurnAtLeast(_) => true,
+        }
+    }
+}
+
+impl FilterKind {
+    /// Needs the scores of a model run.
+    pub fn needs_run(self) -> bool {
+        matches!(
+            self,
+            FilterKind::ChurnBand | FilterKind::Equals("next_best_action")
+        )
+    }
+}
+
 pub const RENEWAL_WINDOWS: &[i64] = &[30, 60, 90, 180];
+/// Churn-risk bands, from the playbook's default thresholds down.
+pub const CHURN_BANDS: &[f64] = &[0.7, 0.5, 0.4, 0.2, 0.1];
+
+/// A change in churn probability since the previous run that earns an arrow: one point.
+pub const CHANGE_SHOWN: f64 = 0.01;
 
 /// A typed, single-chunk column for fast cell access.
 #[derive(Clone)]
@@ -139,28 +230,65 @@ enum Cells {
     F64(Float64Chunked),
 }
 
-/// The active accounts of a golden record and the current view over them.
+/// The active accounts of a golden record, with a run's scores, and the view over them.
 #[derive(Clone)]
 pub struct Book {
     pub as_of: chrono::NaiveDate,
+    /// The stored run whose scores the book shows; `None`: rule scores only.
+    pub run_id: Option<i64>,
     frame: DataFrame,
     cells: Vec<Cells>,
     names: StringChunked,
     ids: StringChunked,
     arr: Float64Chunked,
+    at_risk: Float64Chunked,
+    churn_delta: Float64Chunked,
     /// Row indices of `frame`, filtered and sorted.
     pub order: Vec<u32>,
     pub sort: Option<(usize, bool)>,
     pub filters: Vec<Filter>,
 }
 
+/// The score columns, all empty: the frame of a book without a run.
+fn no_scores() -> Result<DataFrame> {
+    let mut columns = vec![Column::new_empty("account_id".into(), &DataType::String)];
+    for name in SCORE_COLUMNS {
+        let dtype = match name {
+            "next_best_action" => DataType::String,
+            "urgent" => DataType::Boolean,
+            "queue_week" | "action_rank" => DataType::Int64,
+            _ => DataType::Float64,
+        };
+        columns.push(Column::new_empty(name.into(), &dtype));
+    }
+    Ok(DataFrame::new(0, columns)?)
+}
+
 impl Book {
+    /// The book of a golden record alone (rule scores).
     pub fn new(gr: &GoldenRecord) -> Result<Book> {
+        Book::build(gr, &no_scores()?, None)
+    }
+
+    /// The book of a stored run: its golden record and its scores.
+    pub fn of_run(run: &StoredRun) -> Result<Book> {
+        Book::build(&run.record, &run.scores, Some(run.run_id))
+    }
+
+    fn build(gr: &GoldenRecord, scores: &DataFrame, run_id: Option<i64>) -> Result<Book> {
         let mut frame = gr
             .frame
             .clone()
             .lazy()
             .filter(col("lifecycle_status").eq(lit("active")))
+            .join(
+                scores.clone().lazy(),
+                [col("account_id")],
+                [col("account_id")],
+                JoinArgs::new(JoinType::Left),
+            )
+            // Account order, whatever order the join kept.
+            .sort(["account_id"], SortMultipleOptions::default())
             .collect()?;
         // One chunk per column: cell access by row index stays O(1).
         frame.rechunk_mut_par();
@@ -175,21 +303,34 @@ impl Book {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let f64_column = |name: &str| -> Result<Float64Chunked> {
+            Ok(frame.column(name)?.cast(&DataType::Float64)?.f64()?.clone())
+        };
         let names = frame.column("account_name")?.str()?.clone();
         let ids = frame.column("account_id")?.str()?.clone();
-        let arr = frame.column("total_arr")?.f64()?.clone();
+        let arr = f64_column("total_arr")?;
+        let at_risk = f64_column("arr_at_risk")?;
+        let churn_delta = f64_column("churn_delta")?;
         let order = (0..frame.height() as u32).collect();
         Ok(Book {
             as_of: gr.as_of,
+            run_id,
             frame,
             cells,
             names,
             ids,
             arr,
+            at_risk,
+            churn_delta,
             order,
             sort: None,
             filters: Vec::new(),
         })
+    }
+
+    /// Shows a model run's scores (not only rule scores).
+    pub fn scored(&self) -> bool {
+        self.run_id.is_some()
     }
 
     pub fn total(&self) -> usize {
@@ -229,6 +370,14 @@ impl Book {
             .sum()
     }
 
+    /// Expected ARR lost to churn over the rows in the view (0 without a run).
+    pub fn view_at_risk(&self) -> f64 {
+        self.order
+            .iter()
+            .filter_map(|&r| self.at_risk.get(r as usize))
+            .sum()
+    }
+
     /// Frame row of a view row.
     pub fn frame_row(&self, view_row: usize) -> Option<usize> {
         self.order.get(view_row).map(|&r| r as usize)
@@ -251,7 +400,18 @@ impl Book {
         match &self.cells[column] {
             Cells::Str(s) => s.get(r).unwrap_or("-").to_string(),
             Cells::I64(s) => s.get(r).map_or("-".into(), |v| v.to_string()),
-            Cells::F64(s) => s.get(r).map_or("-".into(), |v| format_number(v, spec.fmt)),
+            Cells::F64(s) => match (s.get(r), spec.fmt) {
+                (None, _) => "-".into(),
+                (Some(v), Fmt::Churn) => {
+                    let arrow = match self.churn_delta.get(r) {
+                        Some(d) if d >= CHANGE_SHOWN => "▲",
+                        Some(d) if d <= -CHANGE_SHOWN => "▼",
+                        _ => "",
+                    };
+                    format!("{}{arrow}", format_number(v, Fmt::Percent))
+                }
+                (Some(v), fmt) => format_number(v, fmt),
+            },
         }
     }
 
@@ -318,10 +478,17 @@ impl Book {
         Ok(())
     }
 
-    /// Keep the view (sort, filters) of `other` on this book.
+    /// Keep the view (sort, filters) of `other` on this book. Filters on scores a book
+    /// without a run does not have are dropped rather than hiding every account.
     pub fn adopt_view(&mut self, other: &Book) -> Result<()> {
         self.sort = other.sort;
         self.filters = other.filters.clone();
+        if !self.scored() {
+            self.filters.retain(|f| !f.needs_run());
+            if self.sort.is_some_and(|(c, _)| COLUMNS[c].model) {
+                self.sort = Some(default_sort(false));
+            }
+        }
         self.apply()
     }
 }
@@ -340,6 +507,7 @@ pub fn format_number(v: f64, fmt: Fmt) -> String {
             }
         }
         Fmt::Int => format!("{v:.0}"),
+        Fmt::Percent | Fmt::Churn => format!("{:.0}%", v * 100.0),
         Fmt::Text => format!("{v}"),
     }
 }

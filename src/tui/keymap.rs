@@ -185,7 +185,7 @@ const DEFAULTS: &[(Action, &[&str], &str, bool)] = &[
     (
         Action::Refresh,
         &["r"],
-        "rebuild the golden record in the background",
+        "run the pipeline (record, models, actions) in the background",
         true,
     ),
     (Action::Help, &["?"], "this help", true),
@@ -198,7 +198,7 @@ const DEFAULTS: &[(Action, &[&str], &str, bool)] = &[
     (
         Action::Quit,
         &["q", "ctrl-c"],
-        "quit (cancels a running rebuild)",
+        "quit (cancels a running pipeline; stored runs stay)",
         true,
     ),
 ];

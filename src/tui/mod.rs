@@ -31,12 +31,13 @@ pub use config::Config;
 
 use crate::features::{self, GoldenRecord};
 use crate::job::{Job, JobEvent, Progress};
-use crate::pipeline::refresh::{self, RefreshRequest};
-use crate::workspace::Workspace;
+use crate::pipeline::refresh::{self, RefreshRequest, Refreshed};
+use crate::pipeline::stored::{self, StoredRun};
+use crate::workspace::{self, Workspace};
 
 enum AppEvent {
     Input(Event),
-    Job(JobEvent<GoldenRecord>),
+    Job(JobEvent<Refreshed>),
 }
 
 /// The action a key means in the current mode (text prompts take characters).
@@ -64,10 +65,14 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
 /// What the UI shows first.
 #[derive(Debug)]
 pub enum Opening {
-    /// The record stored for the data's as-of date: shown at once.
+    /// The newest stored run: shown at once. `current`: it scored the data as it is now, so
+    /// no new run starts; otherwise one starts in the background.
+    Scored { run: Box<StoredRun>, current: bool },
+    /// No run, but the golden record of the data's as-of date is stored: shown at once (rule
+    /// scores) while the pipeline runs in the background.
     Stored(GoldenRecord),
-    /// None is stored for that date (new data, or built with another feature dictionary):
-    /// build it on the background job.
+    /// Nothing stored for the data's as-of date (new data, or another feature dictionary):
+    /// the pipeline runs in the background.
     Build,
     /// The workspace holds no data: the screen says how to get some.
     Empty,
@@ -78,6 +83,13 @@ pub enum Opening {
 pub fn opening(ws: &Workspace) -> Result<Opening> {
     if ws.is_empty()? {
         return Ok(Opening::Empty);
+    }
+    if let Some(run) = stored::latest(ws)? {
+        let current = stored::is_current(ws, &run)?;
+        return Ok(Opening::Scored {
+            run: Box::new(run),
+            current,
+        });
     }
     Ok(match features::load(ws, features::default_as_of(ws)?)? {
         Some(gr) => Opening::Stored(gr),
@@ -92,14 +104,29 @@ pub fn run(workspace: &Path, config: Config) -> Result<()> {
         .map(Into::into)
         .unwrap_or_else(app::default_export_dir);
     let mut app = App::new(config, workspace, export_dir);
+    app.sample = workspace::is_sample(ws.conn())?;
     match opening(&ws)? {
-        Opening::Stored(gr) => app.set_record(&gr)?,
+        Opening::Scored { run, current } => {
+            app.set_run(&run)?;
+            app.refresh_requested = !current;
+        }
+        Opening::Stored(gr) => {
+            app.set_record(&gr)?;
+            app.refresh_requested = true;
+        }
         Opening::Build => app.refresh_requested = true,
         Opening::Empty => {}
     }
-    let mut app = app.with_weekly_source(Box::new(move |id, as_of| {
-        features::weekly_usage(ws.conn(), id, as_of, app::SPARK_WEEKS).ok()
-    }));
+    // Both read through one connection of the UI thread (the job opens its own).
+    let ws = std::rc::Rc::new(ws);
+    let explain_ws = ws.clone();
+    let mut app = app
+        .with_weekly_source(Box::new(move |id, as_of| {
+            features::weekly_usage(ws.conn(), id, as_of, app::SPARK_WEEKS).ok()
+        }))
+        .with_explain_source(Box::new(move |run, id| {
+            stored::explain(explain_ws.conn(), run, id).ok().flatten()
+        }));
 
     let mut terminal = ratatui::try_init()?;
     execute!(std::io::stdout(), event::EnableMouseCapture)?;
@@ -165,7 +192,6 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<
             app.refresh_requested = false;
             let req = RefreshRequest {
                 workspace: app.workspace.clone(),
-                as_of: None,
             };
             let tx = tx.clone();
             app.on_progress(Progress {
@@ -200,7 +226,7 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<
         }
     };
     stop.store(true, Ordering::Relaxed);
-    // Quitting during a rebuild cancels it; the stored record stays as it was.
+    // Quitting during a run cancels it; the stored runs stay as they were.
     if let Some(j) = job.take() {
         j.cancel_and_wait();
     }

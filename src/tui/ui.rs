@@ -5,8 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, Borders, Cell, Clear, LineGauge, List, ListItem, ListState, Paragraph, Row, Sparkline,
-    Table, Wrap,
+    Block, Borders, Cell, Clear, LineGauge, List, ListItem, ListState, Paragraph, Row, Table, Wrap,
 };
 
 use super::app::{App, DETAIL_WIDTH, MIN_HEIGHT, MIN_WIDTH, Mode, SPARK_WEEKS};
@@ -61,11 +60,15 @@ pub fn table_area(app: &App) -> Option<Rect> {
     Some(body_split(app, body).0)
 }
 
-/// The visible columns and their x offsets within `area`.
-pub fn visible_columns(area: Rect) -> Vec<(usize, u16, u16)> {
+/// The visible columns and their x offsets within `area`; a model run's columns only when
+/// the book is `scored`.
+pub fn visible_columns(area: Rect, scored: bool) -> Vec<(usize, u16, u16)> {
     let mut x = area.x;
     let mut out = Vec::new();
     for (i, c) in COLUMNS.iter().enumerate() {
+        if c.model && !scored {
+            continue;
+        }
         if x + c.width > area.x + area.width {
             break;
         }
@@ -75,8 +78,8 @@ pub fn visible_columns(area: Rect) -> Vec<(usize, u16, u16)> {
     out
 }
 
-pub fn column_at(area: Rect, x: u16) -> Option<usize> {
-    visible_columns(area)
+pub fn column_at(area: Rect, x: u16, scored: bool) -> Option<usize> {
+    visible_columns(area, scored)
         .into_iter()
         .find(|&(_, cx, w)| x >= cx && x < cx + w)
         .map(|(i, _, _)| i)
@@ -120,15 +123,35 @@ pub fn draw(f: &mut Frame, app: &App) {
 
 fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.config.theme;
-    let title = match &app.book {
-        Some(b) => format!(" cge · {} active accounts · as of {}", b.total(), b.as_of),
-        None => " cge · no golden record yet".to_string(),
+    let mut spans = vec![Span::styled(" cge ", t.header())];
+    if app.sample {
+        spans.push(Span::styled(
+            " SAMPLE DATA ",
+            t.fg(t.warn)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+    }
+    let what = match &app.book {
+        Some(b) => {
+            let source = match b.run_id {
+                Some(id) => format!("run {id}"),
+                None => "rule scores".into(),
+            };
+            format!(
+                " {} active accounts · as of {} · {source}",
+                thousands(b.total()),
+                b.as_of
+            )
+        }
+        None => " no golden record yet".to_string(),
     };
+    spans.push(Span::styled(what, t.header()));
+    let title = Line::from(spans);
     match &app.job {
         Some(p) => {
             let [left, right] =
                 Layout::horizontal([Constraint::Min(20), Constraint::Length(46)]).areas(area);
-            f.render_widget(Line::styled(title, t.header()), left);
+            f.render_widget(title, left);
             let label = format!("{} {}%", p.stage, p.percent);
             f.render_widget(
                 LineGauge::default()
@@ -138,8 +161,21 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
                 right,
             );
         }
-        None => f.render_widget(Line::styled(title, t.header()), area),
+        None => f.render_widget(title, area),
     }
+}
+
+/// 8083 → "8,083".
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
@@ -171,8 +207,16 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
 
 fn score_style(app: &App, key: &str, text: &str) -> Style {
     let t = &app.config.theme;
-    let v: f64 = text.parse().unwrap_or(-1.0);
+    let v: f64 = text
+        .trim_end_matches(['%', '▲', '▼'])
+        .parse()
+        .unwrap_or(-1.0);
     match key {
+        "churn_probability" if v >= 50.0 => t.fg(t.bad),
+        "churn_probability" if v >= 25.0 => t.fg(t.warn),
+        "escalation_probability" if v >= 50.0 => t.fg(t.warn),
+        "crosssell_score" if v >= 75.0 => t.fg(t.good),
+        "next_best_action" if text.starts_with("Urgent") => t.fg(t.bad),
         "compound_churn_risk_score" if v >= 50.0 => t.fg(t.bad),
         "compound_churn_risk_score" if v >= 25.0 => t.fg(t.warn),
         "crosssell_readiness_score" if v >= 60.0 => t.fg(t.good),
@@ -190,7 +234,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let t = &app.config.theme;
-    let cols = visible_columns(area);
+    let cols = visible_columns(area, book.scored());
     let sort = book.sort;
     let header = Row::new(cols.iter().map(|&(i, _, _)| {
         let c = &COLUMNS[i];
@@ -290,12 +334,7 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
 
-    let [info, spark, rest] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Length(3),
-        Constraint::Min(0),
-    ])
-    .areas(inner);
+    let [info, rest] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(inner);
     f.render_widget(
         Paragraph::new(vec![
             Line::from(format!(
@@ -314,26 +353,29 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
         .style(t.fg(t.muted)),
         info,
     );
-    let weekly = app
-        .detail
-        .as_ref()
-        .map(|d| d.weekly.clone())
-        .unwrap_or_default();
-    let max = weekly.iter().copied().max().unwrap_or(0);
-    let [spark_label, spark_bar] =
-        Layout::vertical([Constraint::Length(1), Constraint::Length(2)]).areas(spark);
-    f.render_widget(
-        Line::from(format!(
-            "weekly usage, last {SPARK_WEEKS} weeks (peak {max})"
-        )),
-        spark_label,
-    );
-    f.render_widget(
-        Sparkline::default().data(&weekly).style(t.fg(t.accent)),
-        spark_bar,
-    );
 
     let mut lines: Vec<Line> = Vec::new();
+    let detail = app.detail.as_ref();
+    if let Some(x) = detail.and_then(|d| d.explanation.as_ref()) {
+        why_lines(app, x, &mut lines);
+    } else if book.scored() {
+        lines.push(Line::styled(
+            "no scores for this account in the run",
+            t.fg(t.muted),
+        ));
+        lines.push(Line::from(""));
+    }
+    let weekly = detail.map(|d| d.weekly.as_slice()).unwrap_or_default();
+    let max = weekly.iter().copied().max().unwrap_or(0);
+    lines.push(Line::styled(
+        format!("WEEKLY USAGE, LAST {SPARK_WEEKS} WEEKS (peak {max})"),
+        t.header(),
+    ));
+    lines.push(Line::styled(
+        format!("  {}", spark_text(weekly)),
+        t.fg(t.accent),
+    ));
+    lines.push(Line::from(""));
     for g in Group::ALL {
         lines.push(Line::styled(g.label().to_uppercase(), t.header()));
         for feat in dictionary::FEATURES.iter().filter(|x| x.group == g) {
@@ -370,10 +412,185 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+/// Weekly counts as one line of block characters, scaled to the peak.
+pub fn spark_text(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        return if values.is_empty() {
+            "no usage data".into()
+        } else {
+            "no usage in these weeks".into()
+        };
+    }
+    values
+        .iter()
+        .map(|&v| {
+            if v == 0 {
+                ' '
+            } else {
+                BARS[((v * 7).div_ceil(max) as usize).min(7)]
+            }
+        })
+        .collect()
+}
+
+/// Width of a driver's bar at the largest contribution shown.
+const BAR_WIDTH: usize = 8;
+
+/// A bar as long as `value` is against `max`, padded to [`BAR_WIDTH`].
+fn bar(value: f64, max: f64) -> String {
+    let n = if max > 0.0 {
+        ((value.abs() / max) * BAR_WIDTH as f64).round() as usize
+    } else {
+        0
+    };
+    let n = n.clamp(1, BAR_WIDTH);
+    format!("{}{}", "█".repeat(n), " ".repeat(BAR_WIDTH - n))
+}
+
+/// The "why this score" block: drivers as bars with words, the next best action with its
+/// evidence, why the score moved, and what to offer.
+fn why_lines(app: &App, x: &crate::pipeline::stored::Explanation, lines: &mut Vec<Line>) {
+    let t = &app.config.theme;
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let mut head = vec![Span::styled(
+        format!("Churn risk {:.0} %", x.churn_probability * 100.0),
+        bold,
+    )];
+    if let Some(c) = &x.change {
+        let moved = 100.0 * c.churn_delta.abs();
+        let (text, style) = if moved < 0.05 {
+            (
+                format!("  unchanged since run {}", c.previous_run),
+                t.fg(t.muted),
+            )
+        } else if c.churn_delta > 0.0 {
+            (
+                format!("  ▲ {moved:.1} pts since run {}", c.previous_run),
+                t.fg(t.bad),
+            )
+        } else {
+            (
+                format!("  ▼ {moved:.1} pts since run {}", c.previous_run),
+                t.fg(t.good),
+            )
+        };
+        head.push(Span::styled(text, style));
+    }
+    lines.push(Line::from(head));
+    lines.push(Line::styled("WHY THIS SCORE", t.header()));
+    let shown = x.drivers.up.iter().chain(&x.drivers.down);
+    let max = shown
+        .clone()
+        .map(|d| d.contribution.abs())
+        .fold(0.0, f64::max);
+    if x.drivers.up.is_empty() && x.drivers.down.is_empty() {
+        lines.push(Line::styled(
+            "  no drivers stored for this account",
+            t.fg(t.muted),
+        ));
+    }
+    for (d, up) in x
+        .drivers
+        .up
+        .iter()
+        .map(|d| (d, true))
+        .chain(x.drivers.down.iter().map(|d| (d, false)))
+    {
+        let (arrow, style) = if up {
+            ("▲", t.fg(t.bad))
+        } else {
+            ("▼", t.fg(t.good))
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {arrow} {} ", bar(d.contribution, max)), style),
+            Span::raw(d.words.clone()),
+        ]));
+    }
+    if let Some(action) = &x.action {
+        lines.push(Line::from(""));
+        let queue = if x.queue.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", x.queue)
+        };
+        lines.push(Line::from(vec![
+            Span::styled("NEXT BEST ACTION ", t.header()),
+            Span::styled(format!("{action}{queue}"), bold),
+        ]));
+        if let Some(e) = &x.evidence {
+            for (label, text) in [
+                ("signal", &e.signal),
+                ("context", &e.context),
+                ("play", &e.play),
+            ] {
+                if !text.is_empty() {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {label}: "), t.fg(t.muted)),
+                        Span::raw(text.clone()),
+                    ]));
+                }
+            }
+        }
+    }
+    if let Some(c) = x
+        .change
+        .as_ref()
+        .filter(|c| c.churn_delta.abs() >= 0.0005 || c.action_changed || !c.why.is_empty())
+    {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            format!("WHY IT MOVED SINCE RUN {}", c.previous_run),
+            t.header(),
+        ));
+        let mut what = format!("  was {:.1} %", 100.0 * c.churn_before);
+        if c.action_changed {
+            what.push_str(&format!(
+                "; action was {}",
+                c.action_before.as_deref().unwrap_or("none")
+            ));
+        }
+        lines.push(Line::styled(what, t.fg(t.muted)));
+        let max = c
+            .why
+            .iter()
+            .map(|d| d.contribution.abs())
+            .fold(0.0, f64::max);
+        for d in &c.why {
+            let (arrow, style) = if d.contribution > 0.0 {
+                ("▲", t.fg(t.bad))
+            } else {
+                ("▼", t.fg(t.good))
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {arrow} {} ", bar(d.contribution, max)), style),
+                Span::raw(d.words.clone()),
+            ]));
+        }
+    }
+    if !x.offers.is_empty() {
+        lines.push(Line::from(""));
+        lines.push(Line::styled("RECOMMENDED FEATURES", t.header()));
+        for o in &x.offers {
+            lines.push(Line::from(format!(
+                "  {} (affinity {:.2})",
+                o.feature, o.affinity
+            )));
+        }
+        if let Some(e) = &x.evidence {
+            for l in &e.lookalikes {
+                lines.push(Line::styled(format!("  like {l}"), t.fg(t.muted)));
+            }
+        }
+    }
+    lines.push(Line::from(""));
+}
+
 fn draw_empty(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.config.theme;
     let text = if app.job.is_some() {
-        "Building the golden record…".to_string()
+        "Running the pipeline: golden record, models, actions…".to_string()
     } else {
         format!(
             "No active accounts in this workspace yet.\n\n\
@@ -393,14 +610,25 @@ fn draw_empty(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.config.theme;
-    let (count, arr) = app
-        .book
-        .as_ref()
-        .map_or((0, 0.0), |b| (b.len(), b.view_arr()));
-    let left = format!(
-        " {count} accounts · ARR {} ",
-        format_number(arr, Fmt::Money)
-    );
+    let left = match app.book.as_ref() {
+        None => " 0 accounts ".to_string(),
+        Some(b) => {
+            let position = if b.is_empty() {
+                format!(" 0/{}", thousands(b.total()))
+            } else {
+                format!(" {}/{}", thousands(app.selected + 1), thousands(b.len()))
+            };
+            let at_risk = if b.scored() {
+                format!(" · at risk {}", format_number(b.view_at_risk(), Fmt::Money))
+            } else {
+                String::new()
+            };
+            format!(
+                "{position} · ARR {}{at_risk} ",
+                format_number(b.view_arr(), Fmt::Money)
+            )
+        }
+    };
     let right = match &app.status {
         Some(s) => s.clone(),
         None => app.config.keymap.footer(),
@@ -453,10 +681,13 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
         " Mouse: click a row to select it, a header to sort; the wheel scrolls.",
         t.fg(t.muted),
     ));
-    lines.push(Line::styled(
-        " Risk = rule-based churn risk 0–100; XSell = cross-sell readiness 0–100.",
-        t.fg(t.muted),
-    ));
+    for text in [
+        " Churn = calibrated probability of churning in 90 days (▲▼: moved ≥ 1 pt since the",
+        "   last run); Esc = escalation within 30 days; XSell = cross-sell propensity;",
+        "   AtRisk = churn × ARR. Rule / Ready = the rule scores 0–100 (the baselines).",
+    ] {
+        lines.push(Line::styled(text, t.fg(t.muted)));
+    }
     let h = lines.len() as u16 + 2;
     let r = popup(area, 84, h);
     f.render_widget(Clear, r);
@@ -536,4 +767,26 @@ fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area
         ),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits_by_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(8083), "8,083");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn the_text_sparkline_scales_to_the_peak() {
+        // Eighths of the peak, rounded up: 2/14 → 1, 7/14 → 4, 14/14 → 7; zero is blank.
+        assert_eq!(spark_text(&[0, 2, 7, 14]), " ▂▅█");
+        assert_eq!(spark_text(&[0, 0]), "no usage in these weeks");
+        assert_eq!(spark_text(&[]), "no usage data");
+    }
 }

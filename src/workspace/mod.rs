@@ -258,7 +258,20 @@ pub fn create_from_sample(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     std::io::Write::write_all(&mut file, SAMPLE)?;
     file.sync_all()?;
+    drop(file);
+    // Marked, so the UI can say it is showing sample data; importing real data clears it.
+    let ws = Workspace::open_existing(path)?;
+    set_meta(ws.conn(), ORIGIN, SAMPLE_ORIGIN)?;
     Ok(())
+}
+
+/// Meta key of where the data came from when it is not the user's own.
+const ORIGIN: &str = "origin";
+const SAMPLE_ORIGIN: &str = "sample";
+
+/// True when the workspace holds the shipped sample (made by [`create_from_sample`]).
+pub fn is_sample(conn: &Connection) -> Result<bool> {
+    Ok(meta(conn, ORIGIN)?.as_deref() == Some(SAMPLE_ORIGIN))
 }
 
 /// True when a SQLite error means another process holds the lock.

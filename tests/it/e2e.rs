@@ -116,7 +116,11 @@ fn tmux_available() -> bool {
     found
 }
 
-/// Table rows on screen: the lines between the column header and the footer.
+/// Width of the Account column: the first characters of a table row.
+const NAME_WIDTH: usize = 22;
+
+/// Table rows on screen: the lines between the column header and the footer, cut to the
+/// table (the detail pane may sit to the right).
 fn table_rows(screen: &str) -> Vec<String> {
     let lines: Vec<&str> = screen.lines().collect();
     let header = lines
@@ -125,14 +129,31 @@ fn table_rows(screen: &str) -> Vec<String> {
         .expect("table header on screen");
     lines[header + 1..]
         .iter()
-        .take_while(|l| !l.contains("accounts · ARR"))
+        .take_while(|l| !l.contains(" · ARR "))
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l[..24.min(l.len())].trim().to_string())
+        .map(|l| l.to_string())
         .collect()
 }
 
+/// A row's cell in characters `from..from + width`, trimmed.
+fn cell(row: &str, from: usize, width: usize) -> String {
+    row.chars()
+        .skip(from)
+        .take(width)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// The footer's row count: "1/N · ARR ..." → N.
+fn footer_count(screen: &str) -> usize {
+    let line = screen.lines().find(|l| l.contains(" · ARR ")).unwrap();
+    let first = line.split_whitespace().next().unwrap();
+    first.split('/').nth(1).unwrap().parse().unwrap()
+}
+
 #[test]
-fn csm_browses_sorts_filters_searches_exports_and_quits() {
+fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
     if !tmux_available() {
         return;
     }
@@ -143,7 +164,7 @@ fn csm_browses_sorts_filters_searches_exports_and_quits() {
         &[
             "simulate",
             "--accounts",
-            "120",
+            "300",
             "--seed",
             "9",
             "--as-of",
@@ -160,83 +181,85 @@ fn csm_browses_sorts_filters_searches_exports_and_quits() {
         bin = env!("CARGO_BIN_EXE_cge"),
         ws = ws.display()
     );
-    let t = Tmux::start(&cmd, 140, 40);
+    let t = Tmux::start(&cmd, 150, 40);
 
-    // A fresh workspace has no golden record: it is built in the background, then shown.
-    let s = t.wait_for("the rebuilt table", |s| {
-        s.contains("golden record rebuilt") && s.contains("accounts · ARR")
+    // Nothing is stored yet: the whole pipeline runs in the background, then its run shows,
+    // most ARR at risk first.
+    let s = t.wait_for("the first run", |s| {
+        s.contains("run 1 scored") && s.contains(" · ARR ")
     });
-    assert!(s.contains("active accounts · as of 2026-10-31"), "{s}");
-    assert!(s.contains("Risk▼"), "starts sorted by risk: {s}");
+    assert!(
+        s.contains("active accounts · as of 2026-10-31 · run 1"),
+        "{s}"
+    );
+    assert!(s.contains("AtRisk▼"), "starts sorted by ARR at risk: {s}");
 
-    // Sort by ARR: move the column cursor to ARR, then ] (descending).
-    t.keys(&["l", "l", "l", "l", "]"]);
-    let s = t.wait_for("ARR sort", |s| s.contains("ARR▼"));
-    let money = |row: &str| -> f64 {
-        let cell = row.split_whitespace().find(|w| w.starts_with('$')).unwrap();
-        let num: f64 = cell
-            .trim_start_matches('$')
-            .trim_end_matches(['k', 'M'])
-            .parse()
-            .unwrap();
-        num * if cell.ends_with('M') {
-            1e6
-        } else if cell.ends_with('k') {
-            1e3
-        } else {
-            1.0
-        }
-    };
-    let arrs: Vec<f64> = s
-        .lines()
-        .filter(|l| l.contains('$') && !l.contains("ARR $"))
-        .map(money)
+    // Sort by churn risk: the column cursor onto Churn, then ] (descending).
+    t.keys(&["l", "]"]);
+    let s = t.wait_for("churn sort", |s| s.contains("Churn▼"));
+    let churn: Vec<f64> = table_rows(&s)
+        .iter()
+        .map(|r| {
+            cell(r, NAME_WIDTH + 1, 6)
+                .trim_end_matches(['%', '▲', '▼'])
+                .parse()
+                .unwrap()
+        })
         .collect();
     assert!(
-        arrs.len() > 10 && arrs.windows(2).all(|w| w[0] >= w[1]),
-        "ARR not descending: {arrs:?}\n{s}"
+        churn.len() > 10 && churn.windows(2).all(|w| w[0] >= w[1]),
+        "churn not descending: {churn:?}\n{s}"
     );
 
-    // Filter by the first owner.
-    t.keys(&["f", "Enter"]);
-    let menu = t.wait_for("owner list", |s| {
-        s.contains("owner (my book)") && s.contains("Enter choose")
+    // Filter to one action: f, down to "next best action", the first one listed.
+    t.keys(&["f", "Down", "Enter"]);
+    let menu = t.wait_for("action list", |s| {
+        s.contains("next best action") && s.contains("Enter choose")
     });
-    let owner = menu
+    let action = menu
         .lines()
         .find_map(|l| {
             l.split('│')
                 .nth(1)
                 .map(str::trim)
-                .filter(|o| !o.is_empty() && !o.contains("owner"))
+                .filter(|o| !o.is_empty() && !o.contains("next best action"))
         })
-        .expect("an owner in the menu")
+        .expect("an action in the menu")
         .to_string();
     t.keys(&["Enter"]);
-    let s = t.wait_for("owner filter", |s| {
-        s.contains(&format!("filters: owner: {owner}"))
+    let s = t.wait_for("action filter", |s| {
+        s.contains(&format!("filters: next best action: {action}"))
     });
-    let count: usize = s
-        .lines()
-        .find(|l| l.contains("accounts · ARR"))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(count > 0 && count < 120, "{s}");
+    let count = footer_count(&s);
+    assert!(count > 0 && count < 300, "{s}");
     let rows = table_rows(&s);
     assert_eq!(rows.len(), count.min(rows.len()));
+    let action_from = NAME_WIDTH + 1 + 6 + 1;
+    for r in &rows {
+        assert!(
+            action.starts_with(&cell(r, action_from, 19)),
+            "a row outside the filter: {r}"
+        );
+    }
+
+    // Open the detail: why this score, with the drivers in words.
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the detail", |s| s.contains("WHY THIS SCORE"));
+    assert!(s.contains(&format!("NEXT BEST ACTION {action}")), "{s}");
+    assert!(s.contains(" ▲ █") || s.contains(" ▼ █"), "driver bars: {s}");
 
     // Search a name that is on screen.
-    let word = rows.last().unwrap().split(' ').next().unwrap().to_string();
+    let word = cell(rows.last().unwrap(), 0, NAME_WIDTH)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     t.keys(&["/"]);
     t.text(&word);
     t.wait_for("search bar", |s| s.contains(&format!("search: {word}")));
     t.keys(&["Enter"]);
     t.wait_for("search closed", |s| {
-        s.contains(&format!("filters: owner: {owner}"))
+        s.contains(&format!("filters: next best action: {action}"))
     });
 
     // Export the view and check the file against the screen.
@@ -248,34 +271,31 @@ fn csm_browses_sorts_filters_searches_exports_and_quits() {
     assert!(s.contains(&format!("exported {count} rows")), "{s}");
     let mut rdr = csv::Reader::from_path(&path).unwrap();
     let headers = rdr.headers().unwrap().clone();
-    let name_col = headers.iter().position(|h| h == "account_name").unwrap();
-    let owner_col = headers.iter().position(|h| h == "owner").unwrap();
-    let arr_col = headers.iter().position(|h| h == "total_arr").unwrap();
+    let at = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (name_col, action_col, churn_col) = (
+        at("account_name"),
+        at("next_best_action"),
+        at("churn_probability"),
+    );
     let records: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), count);
-    assert!(records.iter().all(|r| r[owner_col] == owner));
-    let arr: Vec<f64> = records
+    assert!(records.iter().all(|r| r[action_col] == action));
+    let churn: Vec<f64> = records
         .iter()
-        .map(|r| r[arr_col].parse().unwrap())
+        .map(|r| r[churn_col].parse().unwrap())
         .collect();
     assert!(
-        arr.windows(2).all(|w| w[0] >= w[1]),
-        "export not in ARR order"
+        churn.windows(2).all(|w| w[0] >= w[1]),
+        "export not in churn order"
     );
     let names: Vec<String> = records
         .iter()
-        .map(|r| {
-            r[name_col]
-                .chars()
-                .take(24)
-                .collect::<String>()
-                .trim()
-                .to_string()
-        })
+        .map(|r| cell(&r[name_col], 0, NAME_WIDTH))
         .collect();
+    let on_screen: Vec<String> = rows.iter().map(|r| cell(r, 0, NAME_WIDTH)).collect();
     assert_eq!(
-        names[..rows.len()],
-        rows[..],
+        names[..on_screen.len()],
+        on_screen[..],
         "exported order differs from the screen"
     );
 

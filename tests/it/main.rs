@@ -15,3 +15,4 @@ mod pipeline;
 mod simulate;
 mod support;
 mod tui;
+mod tui_scores;

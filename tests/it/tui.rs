@@ -9,6 +9,7 @@ use ratatui::backend::TestBackend;
 
 use cge::features::{self, GoldenRecord};
 use cge::job::Progress;
+use cge::pipeline::refresh::Refreshed;
 use cge::simulate::{SimConfig, simulate};
 use cge::tui::app::MouseKind;
 use cge::tui::book::COLUMNS;
@@ -195,22 +196,25 @@ fn filters_stack_and_pop_and_the_footer_counts() {
         "{screen1}"
     );
     assert!(
-        screen1.contains(&format!(" {} accounts · ARR", owners.len())),
+        screen1.contains(&format!(" 1/{} · ARR", owners.len())),
         "{screen1}"
     );
-    // Stack a renewal window.
+    // Stack a contract-renewal window (rule scores only: owner, then contract renewal).
     a.update(Action::FilterMenu);
-    for _ in 0..5 {
-        a.update(Action::Down);
-    }
-    a.update(Action::Confirm); // renewal window
+    a.update(Action::Down);
+    a.update(Action::Confirm); // contract renewal
     a.update(Action::Down);
     a.update(Action::Confirm); // 60 days
     let renew: Vec<i64> = view_values(&a, "days_to_next_renewal")
         .iter()
         .map(|v| v.parse().unwrap())
         .collect();
-    assert!(renew.iter().all(|d| *d <= 60));
+    assert!(renew.iter().all(|d| (0..=60).contains(d)));
+    assert!(
+        view_values(&a, "billing_frequency")
+            .iter()
+            .all(|b| b == "annual")
+    );
     assert!(view_values(&a, "owner").iter().all(|o| o == &owners[0]));
     assert_eq!(a.book.as_ref().unwrap().filters.len(), 2);
     a.update(Action::PopFilter);
@@ -343,12 +347,19 @@ fn a_new_record_keeps_selection_sort_and_filters() {
     a.update(Action::Down);
     let id = a.selected_account().unwrap().to_string();
     let view = view_values(&a, "account_id");
-    a.on_job_end(Ok(Some(record().1.clone())));
+    a.on_job_end(Ok(Some(Refreshed::Record {
+        record: record().1.clone(),
+        why: "not enough history".into(),
+    })));
     assert_eq!(a.selected_account(), Some(id.as_str()));
     assert_eq!(view_values(&a, "account_id"), view);
-    assert!(a.status.clone().unwrap().contains("rebuilt"));
+    let status = a.status.clone().unwrap();
+    assert!(
+        status.contains("not enough history") && status.contains("rule scores"),
+        "{status}"
+    );
     a.on_job_end(Err("disk full".into()));
-    assert_eq!(a.status.as_deref(), Some("rebuild failed: disk full"));
+    assert_eq!(a.status.as_deref(), Some("run failed: disk full"));
 }
 
 #[test]
@@ -361,7 +372,8 @@ fn mouse_selects_rows_and_sorts_by_header() {
     assert_eq!(a.selected, 2);
     let arr_x = {
         let mut x = 0;
-        for c in &COLUMNS[..col("total_arr")] {
+        // Rule scores only: a run's columns are hidden.
+        for c in COLUMNS[..col("total_arr")].iter().filter(|c| !c.model) {
             x += c.width + 1;
         }
         x + 1
