@@ -38,7 +38,7 @@ pub struct Exposure<'a> {
 }
 
 /// Expected retention of a group of accounts over the horizon.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Retention {
     /// "book", an owner's name, or a segment.
     pub group: String,
@@ -59,7 +59,7 @@ pub struct Retention {
     pub grr_high: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Forecast {
     pub horizon_days: i64,
     pub draws: usize,
@@ -74,7 +74,7 @@ pub struct Forecast {
 }
 
 /// How a forecast made at an earlier date held against what happened.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ForecastCheck {
     /// The book's forecast.
     pub forecast: Retention,

@@ -6,14 +6,14 @@ use serde::Serialize;
 use super::metrics::{brier, pr_auc, precision_at_k, roc_auc};
 
 /// One point of a precision–recall curve.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct PrPoint {
     pub recall: f64,
     pub precision: f64,
 }
 
 /// One bin of a reliability table: what the model said against what happened.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct ReliabilityBin {
     pub predicted: f64,
     pub observed: f64,
@@ -21,7 +21,7 @@ pub struct ReliabilityBin {
 }
 
 /// The metrics of one model on one evaluation snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Evaluation {
     pub n: usize,
     pub positives: usize,

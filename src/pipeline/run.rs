@@ -106,7 +106,7 @@ pub struct AccountScore {
 }
 
 /// The escalation part of the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EscalationReport {
     pub days: i64,
     pub train_rows: usize,
@@ -116,7 +116,7 @@ pub struct EscalationReport {
 }
 
 /// The cross-sell part of the report: hidden adoptions recovered, against popularity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CrossSellReport {
     pub rank: usize,
     pub hit_rate_at_3: f64,
@@ -127,7 +127,7 @@ pub struct CrossSellReport {
 }
 
 /// The churn part of the report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ChurnReport {
     pub label_source: String,
     /// Why that label source (the check on the churn events, or the user's choice).
@@ -143,7 +143,7 @@ pub struct ChurnReport {
 }
 
 /// How many accounts got an action, and what they weigh.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ActionCount {
     pub action: String,
     pub accounts: usize,
@@ -156,7 +156,7 @@ pub struct ActionCount {
     pub expected_expansion: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
     pub as_of: NaiveDate,
     pub accounts_scored: usize,

@@ -12,7 +12,7 @@ use crate::actions::evidence::Evidence;
 use crate::features::{self, GoldenRecord};
 use crate::models::churn::Drivers;
 use crate::pipeline::history::Change;
-use crate::pipeline::run::Offer;
+use crate::pipeline::run::{Offer, RunReport};
 use crate::workspace::Workspace;
 
 /// The score columns of [`StoredRun::scores`], besides `account_id`.
@@ -38,6 +38,9 @@ pub struct StoredRun {
     pub record: GoldenRecord,
     /// `account_id` and [`SCORE_COLUMNS`], one row per scored (active) account.
     pub scores: DataFrame,
+    /// The run's report (metrics, curves, actions, forecast); `None` when a report stored
+    /// by another cge version cannot be read.
+    pub report: Option<RunReport>,
 }
 
 /// What one account's explanation holds.
@@ -57,11 +60,17 @@ pub struct Explanation {
 /// (an older cge's feature dictionary): the caller runs the pipeline again.
 pub fn latest(ws: &Workspace) -> Result<Option<StoredRun>> {
     let conn = ws.conn();
-    let Some((run_id, as_of)) = conn
+    let Some((run_id, as_of, report)) = conn
         .query_row(
-            "SELECT run_id, as_of FROM model_runs ORDER BY run_id DESC LIMIT 1",
+            "SELECT run_id, as_of, report_json FROM model_runs ORDER BY run_id DESC LIMIT 1",
             [],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )
         .optional()?
     else {
@@ -78,6 +87,7 @@ pub fn latest(ws: &Workspace) -> Result<Option<StoredRun>> {
         as_of,
         record,
         scores,
+        report: serde_json::from_str(&report).ok(),
     }))
 }
 

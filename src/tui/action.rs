@@ -26,6 +26,7 @@ pub enum Action {
     ToggleMeanings,
     Export,
     Refresh,
+    Report,
     Help,
     Back,
     // Not bound to keys: produced by the mouse, text prompts and the terminal.
@@ -68,6 +69,7 @@ impl Action {
             Action::ToggleMeanings => "meanings",
             Action::Export => "export",
             Action::Refresh => "refresh",
+            Action::Report => "report",
             Action::Help => "help",
             Action::Back => "back",
             _ => "",

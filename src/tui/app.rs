@@ -26,10 +26,15 @@ pub const SPARK_WEEKS: usize = 26;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
-    Search { query: String, origin: usize },
+    Search {
+        query: String,
+        origin: usize,
+    },
     Filter(FilterMenu),
     Export(ExportPrompt),
     Help,
+    /// The model report of the shown run, scrolled this many lines.
+    Report(u16),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +91,8 @@ pub struct App {
     /// What `~/` means in a typed export path (the user's home; tests set their own).
     pub home: Option<PathBuf>,
     pub detail: Option<Detail>,
+    /// The report of the run the book shows (`m`).
+    pub report: Option<crate::pipeline::run::RunReport>,
     /// The workspace holds the shipped sample data (the header says so).
     pub sample: bool,
     /// The user chose the sort: a new book keeps it instead of the default.
@@ -117,6 +124,7 @@ impl App {
             export_dir,
             home: directories::UserDirs::new().map(|u| u.home_dir().to_path_buf()),
             detail: None,
+            report: None,
             sample: false,
             user_sorted: false,
             weekly: None,
@@ -137,12 +145,16 @@ impl App {
     /// Swap in a (new) golden record without a run (rule scores), keeping sort, filters and
     /// the selected account.
     pub fn set_record(&mut self, gr: &GoldenRecord) -> anyhow::Result<()> {
-        self.install(Book::new(gr)?)
+        self.install(Book::new(gr)?)?;
+        self.report = None;
+        Ok(())
     }
 
     /// Swap in a stored run, keeping sort, filters and the selected account.
     pub fn set_run(&mut self, run: &StoredRun) -> anyhow::Result<()> {
-        self.install(Book::of_run(run)?)
+        self.install(Book::of_run(run)?)?;
+        self.report = run.report.clone();
+        Ok(())
     }
 
     fn install(&mut self, mut book: Book) -> anyhow::Result<()> {
@@ -330,6 +342,19 @@ impl App {
                     self.mode = Mode::Normal;
                 }
             }
+            Mode::Report(scroll) => match action {
+                Action::Down | Action::ScrollDown => {
+                    self.mode = Mode::Report(scroll.saturating_add(1))
+                }
+                Action::Up | Action::ScrollUp => self.mode = Mode::Report(scroll.saturating_sub(1)),
+                Action::PageDown => self.mode = Mode::Report(scroll.saturating_add(10)),
+                Action::PageUp => self.mode = Mode::Report(scroll.saturating_sub(10)),
+                Action::Top => self.mode = Mode::Report(0),
+                Action::Back | Action::Report | Action::Quit | Action::Confirm => {
+                    self.mode = Mode::Normal
+                }
+                _ => {}
+            },
             Mode::Search { query, origin } => self.update_search(action, query, origin),
             Mode::Filter(menu) => self.update_filter(action, menu),
             Mode::Export(prompt) => self.update_export(action, prompt),
@@ -489,6 +514,16 @@ impl App {
                 }
             }
             Action::Help => self.mode = Mode::Help,
+            Action::Report => {
+                if self.report.is_some() {
+                    self.mode = Mode::Report(0);
+                } else {
+                    self.status = Some(match self.book.as_ref().is_some_and(Book::scored) {
+                        true => "this run's report cannot be read (stored by another cge)".into(),
+                        false => "no model run yet: press r to run the pipeline".into(),
+                    });
+                }
+            }
             Action::Back => {
                 if self.show_detail {
                     self.show_detail = false;

@@ -149,7 +149,7 @@ const DEFAULTS: &[(Action, &[&str], &str, bool)] = &[
     (
         Action::FilterMenu,
         &["f"],
-        "add a filter (owner, plan, industry, engagement, support, renewal)",
+        "add a filter (owner, action, churn band, contract renewal, plan, industry, …)",
         true,
     ),
     (
@@ -161,7 +161,7 @@ const DEFAULTS: &[(Action, &[&str], &str, bool)] = &[
     (
         Action::ToggleDetail,
         &["enter"],
-        "show or hide the account's health detail",
+        "show or hide the account's detail (why this score, action, health)",
         true,
     ),
     (
@@ -186,6 +186,12 @@ const DEFAULTS: &[(Action, &[&str], &str, bool)] = &[
         Action::Refresh,
         &["r"],
         "run the pipeline (record, models, actions) in the background",
+        true,
+    ),
+    (
+        Action::Report,
+        &["m"],
+        "model report: metrics, curves, actions, forecast (j/k scroll)",
         true,
     ),
     (Action::Help, &["?"], "this help", true),

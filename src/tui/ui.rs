@@ -3,14 +3,18 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
+use ratatui::symbols;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, Borders, Cell, Clear, LineGauge, List, ListItem, ListState, Paragraph, Row, Table, Wrap,
+    Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, LineGauge, List, ListItem,
+    ListState, Paragraph, Row, Table, Wrap,
 };
 
 use super::app::{App, DETAIL_WIDTH, MIN_HEIGHT, MIN_WIDTH, Mode, SPARK_WEEKS};
 use super::book::{COLUMNS, FILTER_KINDS, Fmt, format_number};
 use crate::features::dictionary::{self, Group, Kind};
+use crate::models::evaluate::Evaluation;
+use crate::pipeline::run::RunReport;
 
 /// Rows of the body: the screen minus header, filter bar and footer.
 pub fn body_height(height: u16) -> u16 {
@@ -117,6 +121,15 @@ pub fn draw(f: &mut Frame, app: &App) {
         Mode::Help => draw_help(f, app, area),
         Mode::Filter(menu) => draw_filter_menu(f, app, menu, area),
         Mode::Export(prompt) => draw_export(f, app, prompt, area),
+        Mode::Report(scroll) => {
+            let [_, body, _] = Layout::vertical([
+                Constraint::Length(1),
+                Constraint::Min(1),
+                Constraint::Length(1),
+            ])
+            .areas(area);
+            draw_report(f, app, *scroll, body)
+        }
         _ => {}
     }
 }
@@ -585,6 +598,314 @@ fn why_lines(app: &App, x: &crate::pipeline::stored::Explanation, lines: &mut Ve
         }
     }
     lines.push(Line::from(""));
+}
+
+fn opt(v: Option<f64>, decimals: usize) -> String {
+    v.filter(|x| x.is_finite())
+        .map_or("—".into(), |x| format!("{x:.decimals$}"))
+}
+
+/// The metric rows of one model's backtest against its baselines.
+fn metric_lines(b: &Evaluation, lines: &mut Vec<Line<'static>>) {
+    lines.push(Line::from(format!(
+        "  {:<16}{:>9}{:>9}{:>11}{:>9}",
+        "", "model", "rule", "base rate", "oracle"
+    )));
+    let base_roc = Some(0.5);
+    for (name, m, r, base, o, d) in [
+        (
+            "PR-AUC",
+            b.pr_auc,
+            b.rule_pr_auc,
+            Some(b.base_rate),
+            b.oracle_pr_auc,
+            3,
+        ),
+        (
+            "ROC-AUC",
+            b.roc_auc,
+            b.rule_roc_auc,
+            base_roc,
+            b.oracle_roc_auc,
+            3,
+        ),
+        ("Brier", b.brier, None, b.base_rate_brier, None, 4),
+        (
+            "precision@10%",
+            b.precision_at_10pct,
+            b.rule_precision_at_10pct,
+            Some(b.base_rate),
+            None,
+            3,
+        ),
+    ] {
+        lines.push(Line::from(format!(
+            "  {name:<16}{:>9}{:>9}{:>11}{:>9}",
+            opt(m, d),
+            opt(r, d),
+            opt(base, d),
+            opt(o, d)
+        )));
+    }
+    if let Some(l) = b.lift_at_10pct.filter(|l| l.is_finite()) {
+        lines.push(Line::from(format!(
+            "  lift in the top 10 %: {l:.1}× the base rate ({} of {} accounts had the outcome)",
+            b.positives, b.n
+        )));
+    }
+}
+
+/// Importance as bars: name, bar, share.
+fn importance_lines(items: &[(String, f64)], k: usize, lines: &mut Vec<Line<'static>>) {
+    let max = items.iter().take(k).map(|(_, v)| *v).fold(0.0, f64::max);
+    for (name, v) in items.iter().take(k) {
+        lines.push(Line::from(format!(
+            "  {:<28} {} {:>4.1} %",
+            dictionary_words(name),
+            bar(*v, max),
+            100.0 * v
+        )));
+    }
+}
+
+/// An input's name as the report shows it (dictionary names are already words enough).
+fn dictionary_words(name: &str) -> String {
+    let mut s = name.replace('_', " ");
+    if s.chars().count() > 28 {
+        s = s.chars().take(27).collect::<String>() + "…";
+    }
+    s
+}
+
+fn report_lines(app: &App, r: &RunReport) -> Vec<Line<'static>> {
+    let t = &app.config.theme;
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let head = |s: String| Line::styled(s, t.header());
+    let c = &r.churn;
+    lines.push(head(format!(
+        "CHURN MODEL · {}-day horizon · labels: {}",
+        c.horizon_days, c.label_source
+    )));
+    let eval = c
+        .eval_snapshot
+        .map_or("out of fold".to_string(), |d| format!("as of {d}"));
+    lines.push(Line::styled(
+        format!(
+            "  backtest {eval}: trained on {} earlier month-ends, scored on accounts and outcomes it never saw",
+            c.backtest_train_snapshots.len()
+        ),
+        t.fg(t.muted),
+    ));
+    metric_lines(&c.backtest, &mut lines);
+    let verdict = crate::pipeline::run::verdict(&c.backtest, "churners");
+    let style = if verdict.contains("NOT") {
+        t.fg(t.bad).add_modifier(Modifier::BOLD)
+    } else {
+        t.fg(t.good)
+    };
+    lines.push(Line::styled(format!("  {verdict}"), style));
+    lines.push(Line::from(""));
+    if let Some(e) = &r.escalation {
+        lines.push(head(format!(
+            "ESCALATION MODEL · escalated or urgent ticket within {} days",
+            e.days
+        )));
+        metric_lines(&e.backtest, &mut lines);
+        let verdict = crate::pipeline::run::verdict(&e.backtest, "escalations");
+        let style = if verdict.contains("NOT") {
+            t.fg(t.bad).add_modifier(Modifier::BOLD)
+        } else {
+            t.fg(t.good)
+        };
+        lines.push(Line::styled(format!("  {verdict}"), style));
+        lines.push(Line::from(""));
+    }
+    lines.push(head(
+        "WHAT DRIVES CHURN RISK (share of the model's gain)".into(),
+    ));
+    importance_lines(&c.importance, 8, &mut lines);
+    lines.push(Line::from(""));
+    lines.push(head(format!(
+        "NEXT BEST ACTIONS · ARR at risk {}",
+        format_number(r.arr_at_risk, Fmt::Money)
+    )));
+    for a in &r.actions {
+        let queue = if a.urgent {
+            format!(" ({} this week, {} queued)", a.this_week, a.queued)
+        } else {
+            String::new()
+        };
+        lines.push(Line::from(format!(
+            "  {:<22}{:>7} accounts{queue} · at risk {} · expansion {}",
+            a.action,
+            thousands(a.accounts),
+            format_number(a.arr_at_risk, Fmt::Money),
+            format_number(a.expected_expansion, Fmt::Money)
+        )));
+    }
+    lines.push(Line::from(""));
+    let fc = &r.forecast;
+    lines.push(head(format!(
+        "BOOK FORECAST · gross revenue retention over {} days",
+        fc.horizon_days
+    )));
+    lines.push(Line::from(format!("  {}", fc.book.describe())));
+    for o in fc.by_owner.iter().take(8) {
+        lines.push(Line::styled(format!("  {}", o.describe()), t.fg(t.muted)));
+    }
+    if let Some(check) = &r.forecast_backtest {
+        let held = if check.within_interval {
+            ("inside", t.fg(t.good))
+        } else {
+            ("OUTSIDE", t.fg(t.bad).add_modifier(Modifier::BOLD))
+        };
+        lines.push(Line::styled(
+            format!(
+                "  last quarter's forecast: expected loss {} (80 % interval {}–{}); realized {}: {} the interval",
+                format_number(check.forecast.expected_loss, Fmt::Money),
+                format_number(check.forecast.loss_low, Fmt::Money),
+                format_number(check.forecast.loss_high, Fmt::Money),
+                format_number(check.realized_loss, Fmt::Money),
+                held.0
+            ),
+            held.1,
+        ));
+    }
+    lines.push(Line::from(""));
+    let x = &r.crosssell;
+    lines.push(head("CROSS-SELL".into()));
+    let beats = if x.hit_rate_at_3 > x.popularity_hit_rate_at_3 {
+        "beats"
+    } else {
+        "does NOT beat"
+    };
+    lines.push(Line::from(format!(
+        "  hidden adoptions found in the top 3: {:.1} % vs {:.1} % by popularity ({beats} it; {} accounts)",
+        100.0 * x.hit_rate_at_3,
+        100.0 * x.popularity_hit_rate_at_3,
+        thousands(x.accounts_evaluated)
+    )));
+    lines
+}
+
+fn draw_report(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
+    let Some(r) = app.report.as_ref() else {
+        return;
+    };
+    f.render_widget(Clear, area);
+    let run = app
+        .book
+        .as_ref()
+        .and_then(|b| b.run_id)
+        .map_or(String::new(), |id| format!(" · run {id}"));
+    let block = Block::bordered()
+        .title(format!(" model report{run} · as of {} ", r.as_of))
+        .title_bottom(" j/k scroll · Esc closes ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let chart_h = if inner.height >= 30 { 12 } else { 0 };
+    let [charts, text] =
+        Layout::vertical([Constraint::Length(chart_h), Constraint::Min(1)]).areas(inner);
+    if chart_h > 0 {
+        let [pr, rel] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(charts);
+        draw_pr_chart(f, app, &r.churn.backtest, pr);
+        draw_reliability(f, app, &r.churn.backtest, rel);
+    }
+    f.render_widget(
+        Paragraph::new(report_lines(app, r))
+            .style(Style::new())
+            .scroll((scroll, 0))
+            .wrap(Wrap { trim: false }),
+        text,
+    );
+}
+
+fn draw_pr_chart(f: &mut Frame, app: &App, b: &Evaluation, area: Rect) {
+    let t = &app.config.theme;
+    let curve: Vec<(f64, f64)> = b.pr_curve.iter().map(|p| (p.recall, p.precision)).collect();
+    let base = [(0.0, b.base_rate), (1.0, b.base_rate)];
+    let data = vec![
+        Dataset::default()
+            .name("model")
+            .graph_type(GraphType::Line)
+            .marker(symbols::Marker::Braille)
+            .style(t.fg(t.accent))
+            .data(&curve),
+        Dataset::default()
+            .name("base rate")
+            .graph_type(GraphType::Line)
+            .marker(symbols::Marker::Braille)
+            .style(t.fg(t.muted))
+            .data(&base),
+    ];
+    f.render_widget(
+        Chart::new(data)
+            .block(Block::new().title(" churn precision–recall (backtest) "))
+            .x_axis(
+                Axis::default()
+                    .title("recall")
+                    .bounds([0.0, 1.0])
+                    .labels(["0", "0.5", "1"]),
+            )
+            .y_axis(
+                Axis::default()
+                    .title("precision")
+                    .bounds([0.0, 1.0])
+                    .labels(["0", "0.5", "1"]),
+            ),
+        area,
+    );
+}
+
+fn draw_reliability(f: &mut Frame, app: &App, b: &Evaluation, area: Rect) {
+    let t = &app.config.theme;
+    let points: Vec<(f64, f64)> = b
+        .reliability
+        .iter()
+        .filter(|r| r.count > 0)
+        .map(|r| (r.predicted, r.observed))
+        .collect();
+    let top = points
+        .iter()
+        .flat_map(|&(p, o)| [p, o])
+        .fold(0.1_f64, f64::max);
+    let top = (top * 10.0).ceil() / 10.0;
+    let diagonal = [(0.0, 0.0), (top, top)];
+    let data = vec![
+        Dataset::default()
+            .name("perfect")
+            .graph_type(GraphType::Line)
+            .marker(symbols::Marker::Braille)
+            .style(t.fg(t.muted))
+            .data(&diagonal),
+        Dataset::default()
+            .name("model")
+            .graph_type(GraphType::Scatter)
+            .marker(symbols::Marker::Dot)
+            .style(t.fg(t.accent))
+            .data(&points),
+    ];
+    let mid = format!("{:.2}", top / 2.0);
+    let end = format!("{top:.1}");
+    f.render_widget(
+        Chart::new(data)
+            .block(Block::new().title(" reliability: said vs happened "))
+            .x_axis(
+                Axis::default()
+                    .title("predicted")
+                    .bounds([0.0, top])
+                    .labels(["0".to_string(), mid.clone(), end.clone()]),
+            )
+            .y_axis(
+                Axis::default()
+                    .title("observed")
+                    .bounds([0.0, top])
+                    .labels(["0".to_string(), mid, end]),
+            ),
+        area,
+    );
 }
 
 fn draw_empty(f: &mut Frame, app: &App, area: Rect) {

@@ -46,6 +46,7 @@ fn scored() -> &'static (tempfile::TempDir, PathBuf, StoredRun) {
             .unwrap();
         cge::pipeline::execute(&mut ws, &opts, &Reporter::silent()).unwrap();
         let run = stored::latest(&ws).unwrap().expect("a stored run");
+        assert!(run.report.is_some(), "the stored report reads back");
         (tmp, path, run)
     })
 }
@@ -423,4 +424,66 @@ fn the_sample_workspace_is_marked_until_real_data_replaces_it() {
     assert!(out.status.success(), "{}", crate::support::stderr(&out));
     let ws = Workspace::open_existing(&path).unwrap();
     assert!(!cge::workspace::is_sample(ws.conn()).unwrap());
+}
+
+#[test]
+fn snapshot_model_report_shows_metrics_baselines_actions_and_forecast() {
+    let mut a = scored_app();
+    a.update(Action::Resize(120, 48));
+    let before = screen(&a, 120, 48);
+    a.update(Action::Report);
+    let s = screen(&a, 120, 48);
+    insta::assert_snapshot!("model_report", s);
+    // The numbers come from the stored report, read here as plain JSON.
+    let json: String = db()
+        .query_row(
+            "SELECT report_json FROM model_runs WHERE run_id = 2",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let b = &v["churn"]["backtest"];
+    let row = s
+        .lines()
+        .find(|l| l.contains("PR-AUC"))
+        .expect("a PR-AUC row");
+    for key in ["pr_auc", "rule_pr_auc", "base_rate"] {
+        let want = format!("{:.3}", b[key].as_f64().unwrap());
+        assert!(row.contains(&want), "{key} {want} not in {row}");
+    }
+    // All of it, on a screen tall enough not to scroll.
+    let mut tall = scored_app();
+    tall.update(Action::Resize(120, 120));
+    tall.update(Action::Report);
+    let all = screen(&tall, 120, 120);
+    for want in [
+        "CHURN MODEL",
+        "ESCALATION MODEL",
+        "NEXT BEST ACTIONS",
+        "BOOK FORECAST",
+        "last quarter's forecast",
+        "CROSS-SELL",
+        "churn precision–recall",
+        "reliability",
+    ] {
+        assert!(all.contains(want), "missing {want:?}:\n{all}");
+    }
+    for action in v["actions"].as_array().unwrap() {
+        let name = action["action"].as_str().unwrap();
+        assert!(all.contains(name), "action {name} missing from the report");
+    }
+    a.update(Action::Down);
+    assert_ne!(screen(&a, 120, 48), s, "j scrolls the report");
+    a.update(Action::Back);
+    assert_eq!(screen(&a, 120, 48), before);
+}
+
+#[test]
+fn the_report_key_without_a_run_says_what_to_do() {
+    let mut a = scored_app();
+    a.set_record(&scored().2.record).unwrap();
+    a.update(Action::Report);
+    assert_eq!(a.mode, cge::tui::app::Mode::Normal);
+    assert!(a.status.clone().unwrap().contains("press r"));
 }
