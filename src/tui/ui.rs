@@ -462,6 +462,20 @@ fn bar(value: f64, max: f64) -> String {
     format!("{}{}", "█".repeat(n), " ".repeat(BAR_WIDTH - n))
 }
 
+/// A driver as ▲/▼, a bar as long as its contribution against `max`, and its words.
+fn driver_line(app: &App, d: &crate::models::churn::Driver, max: f64) -> Line<'static> {
+    let t = &app.config.theme;
+    let (arrow, style) = if d.contribution > 0.0 {
+        ("▲", t.fg(t.bad))
+    } else {
+        ("▼", t.fg(t.good))
+    };
+    Line::from(vec![
+        Span::styled(format!(" {arrow} {} ", bar(d.contribution, max)), style),
+        Span::raw(d.words.clone()),
+    ])
+}
+
 /// The "why this score" block: drivers as bars with words, the next best action with its
 /// evidence, why the score moved, and what to offer.
 fn why_lines(app: &App, x: &crate::pipeline::stored::Explanation, lines: &mut Vec<Line>) {
@@ -504,22 +518,8 @@ fn why_lines(app: &App, x: &crate::pipeline::stored::Explanation, lines: &mut Ve
             t.fg(t.muted),
         ));
     }
-    for (d, up) in x
-        .drivers
-        .up
-        .iter()
-        .map(|d| (d, true))
-        .chain(x.drivers.down.iter().map(|d| (d, false)))
-    {
-        let (arrow, style) = if up {
-            ("▲", t.fg(t.bad))
-        } else {
-            ("▼", t.fg(t.good))
-        };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {arrow} {} ", bar(d.contribution, max)), style),
-            Span::raw(d.words.clone()),
-        ]));
+    for d in x.drivers.up.iter().chain(&x.drivers.down) {
+        lines.push(driver_line(app, d, max));
     }
     if let Some(action) = &x.action {
         lines.push(Line::from(""));
@@ -571,15 +571,7 @@ fn why_lines(app: &App, x: &crate::pipeline::stored::Explanation, lines: &mut Ve
             .map(|d| d.contribution.abs())
             .fold(0.0, f64::max);
         for d in &c.why {
-            let (arrow, style) = if d.contribution > 0.0 {
-                ("▲", t.fg(t.bad))
-            } else {
-                ("▼", t.fg(t.good))
-            };
-            lines.push(Line::from(vec![
-                Span::styled(format!(" {arrow} {} ", bar(d.contribution, max)), style),
-                Span::raw(d.words.clone()),
-            ]));
+            lines.push(driver_line(app, d, max));
         }
     }
     if !x.offers.is_empty() {
@@ -677,6 +669,18 @@ fn dictionary_words(name: &str) -> String {
     s
 }
 
+/// The plain verdict on a backtest, in red when the model does not beat a baseline.
+fn verdict_line(app: &App, b: &Evaluation, what: &str) -> Line<'static> {
+    let t = &app.config.theme;
+    let verdict = crate::pipeline::run::verdict(b, what);
+    let style = if verdict.contains("NOT") {
+        t.fg(t.bad).add_modifier(Modifier::BOLD)
+    } else {
+        t.fg(t.good)
+    };
+    Line::styled(format!("  {verdict}"), style)
+}
+
 fn report_lines(app: &App, r: &RunReport) -> Vec<Line<'static>> {
     let t = &app.config.theme;
     let mut lines: Vec<Line<'static>> = Vec::new();
@@ -697,13 +701,7 @@ fn report_lines(app: &App, r: &RunReport) -> Vec<Line<'static>> {
         t.fg(t.muted),
     ));
     metric_lines(&c.backtest, &mut lines);
-    let verdict = crate::pipeline::run::verdict(&c.backtest, "churners");
-    let style = if verdict.contains("NOT") {
-        t.fg(t.bad).add_modifier(Modifier::BOLD)
-    } else {
-        t.fg(t.good)
-    };
-    lines.push(Line::styled(format!("  {verdict}"), style));
+    lines.push(verdict_line(app, &c.backtest, "churners"));
     lines.push(Line::from(""));
     if let Some(e) = &r.escalation {
         lines.push(head(format!(
@@ -711,13 +709,7 @@ fn report_lines(app: &App, r: &RunReport) -> Vec<Line<'static>> {
             e.days
         )));
         metric_lines(&e.backtest, &mut lines);
-        let verdict = crate::pipeline::run::verdict(&e.backtest, "escalations");
-        let style = if verdict.contains("NOT") {
-            t.fg(t.bad).add_modifier(Modifier::BOLD)
-        } else {
-            t.fg(t.good)
-        };
-        lines.push(Line::styled(format!("  {verdict}"), style));
+        lines.push(verdict_line(app, &e.backtest, "escalations"));
         lines.push(Line::from(""));
     }
     lines.push(head(
@@ -822,39 +814,55 @@ fn draw_report(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
     );
 }
 
+/// A line of a chart, drawn in Braille dots.
+fn line_set<'a>(name: &'a str, style: Style, data: &'a [(f64, f64)]) -> Dataset<'a> {
+    Dataset::default()
+        .name(name)
+        .graph_type(GraphType::Line)
+        .marker(symbols::Marker::Braille)
+        .style(style)
+        .data(data)
+}
+
+/// A chart on the square [0, top]², axes titled `x` and `y`, labelled at 0, middle, top.
+fn square_chart<'a>(
+    title: &'a str,
+    data: Vec<Dataset<'a>>,
+    (x, y): (&'a str, &'a str),
+    top: f64,
+) -> Chart<'a> {
+    let labels = || {
+        if top == 1.0 {
+            ["0".to_string(), "0.5".into(), "1".into()]
+        } else {
+            [
+                "0".to_string(),
+                format!("{:.2}", top / 2.0),
+                format!("{top:.1}"),
+            ]
+        }
+    };
+    Chart::new(data)
+        .block(Block::new().title(title))
+        .x_axis(Axis::default().title(x).bounds([0.0, top]).labels(labels()))
+        .y_axis(Axis::default().title(y).bounds([0.0, top]).labels(labels()))
+}
+
 fn draw_pr_chart(f: &mut Frame, app: &App, b: &Evaluation, area: Rect) {
     let t = &app.config.theme;
     let curve: Vec<(f64, f64)> = b.pr_curve.iter().map(|p| (p.recall, p.precision)).collect();
     let base = [(0.0, b.base_rate), (1.0, b.base_rate)];
     let data = vec![
-        Dataset::default()
-            .name("model")
-            .graph_type(GraphType::Line)
-            .marker(symbols::Marker::Braille)
-            .style(t.fg(t.accent))
-            .data(&curve),
-        Dataset::default()
-            .name("base rate")
-            .graph_type(GraphType::Line)
-            .marker(symbols::Marker::Braille)
-            .style(t.fg(t.muted))
-            .data(&base),
+        line_set("model", t.fg(t.accent), &curve),
+        line_set("base rate", t.fg(t.muted), &base),
     ];
     f.render_widget(
-        Chart::new(data)
-            .block(Block::new().title(" churn precision–recall (backtest) "))
-            .x_axis(
-                Axis::default()
-                    .title("recall")
-                    .bounds([0.0, 1.0])
-                    .labels(["0", "0.5", "1"]),
-            )
-            .y_axis(
-                Axis::default()
-                    .title("precision")
-                    .bounds([0.0, 1.0])
-                    .labels(["0", "0.5", "1"]),
-            ),
+        square_chart(
+            " churn precision–recall (backtest) ",
+            data,
+            ("recall", "precision"),
+            1.0,
+        ),
         area,
     );
 }
@@ -874,12 +882,7 @@ fn draw_reliability(f: &mut Frame, app: &App, b: &Evaluation, area: Rect) {
     let top = (top * 10.0).ceil() / 10.0;
     let diagonal = [(0.0, 0.0), (top, top)];
     let data = vec![
-        Dataset::default()
-            .name("perfect")
-            .graph_type(GraphType::Line)
-            .marker(symbols::Marker::Braille)
-            .style(t.fg(t.muted))
-            .data(&diagonal),
+        line_set("perfect", t.fg(t.muted), &diagonal),
         Dataset::default()
             .name("model")
             .graph_type(GraphType::Scatter)
@@ -887,23 +890,13 @@ fn draw_reliability(f: &mut Frame, app: &App, b: &Evaluation, area: Rect) {
             .style(t.fg(t.accent))
             .data(&points),
     ];
-    let mid = format!("{:.2}", top / 2.0);
-    let end = format!("{top:.1}");
     f.render_widget(
-        Chart::new(data)
-            .block(Block::new().title(" reliability: said vs happened "))
-            .x_axis(
-                Axis::default()
-                    .title("predicted")
-                    .bounds([0.0, top])
-                    .labels(["0".to_string(), mid.clone(), end.clone()]),
-            )
-            .y_axis(
-                Axis::default()
-                    .title("observed")
-                    .bounds([0.0, top])
-                    .labels(["0".to_string(), mid, end]),
-            ),
+        square_chart(
+            " reliability: said vs happened ",
+            data,
+            ("predicted", "observed"),
+            top,
+        ),
         area,
     );
 }

@@ -47,18 +47,19 @@ fn app() -> App {
     app_with(Path::new("/exports"))
 }
 
-fn screen(app: &App, w: u16, h: u16) -> String {
+/// The screen as text (TestBackend). Shared with the scored-book tests.
+pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| cge::tui::ui::draw(f, app)).unwrap();
     t.backend().to_string()
 }
 
-fn col(key: &str) -> usize {
+pub(crate) fn col(key: &str) -> usize {
     COLUMNS.iter().position(|c| c.key == key).unwrap()
 }
 
 /// The values of a frame column for the rows of the view, in view order.
-fn view_values(app: &App, key: &str) -> Vec<String> {
+pub(crate) fn view_values(app: &App, key: &str) -> Vec<String> {
     let book = app.book.as_ref().unwrap();
     (0..book.len()).map(|r| book.raw(r, key)).collect()
 }

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use chrono::NaiveDate;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use rusqlite::Connection;
 
 use cge::actions::evidence::money_short;
@@ -16,9 +14,10 @@ use cge::pipeline::refresh::Refreshed;
 use cge::pipeline::run::RunOptions;
 use cge::pipeline::stored::{self, StoredRun};
 use cge::simulate::{SimConfig, simulate};
-use cge::tui::book::COLUMNS;
 use cge::tui::{Action, App, Config, Opening, opening};
 use cge::workspace::Workspace;
+
+use crate::tui::{col, screen, view_values};
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -55,20 +54,11 @@ fn db() -> Connection {
     Connection::open(&scored().1).unwrap()
 }
 
-/// f64 answers of a query on the fixture workspace.
-fn sql_f64(query: &str) -> Vec<f64> {
+/// The first column of every row of a query on the fixture workspace.
+fn sql<T: rusqlite::types::FromSql>(query: &str) -> Vec<T> {
     let conn = db();
     let mut stmt = conn.prepare(query).unwrap();
-    stmt.query_map([], |r| r.get::<_, f64>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
-fn sql_strings(query: &str) -> Vec<String> {
-    let conn = db();
-    let mut stmt = conn.prepare(query).unwrap();
-    stmt.query_map([], |r| r.get::<_, String>(0))
+    stmt.query_map([], |r| r.get::<_, T>(0))
         .unwrap()
         .map(Result::unwrap)
         .collect()
@@ -98,21 +88,6 @@ fn scored_app() -> App {
     app
 }
 
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| cge::tui::ui::draw(f, app)).unwrap();
-    t.backend().to_string()
-}
-
-fn col(key: &str) -> usize {
-    COLUMNS.iter().position(|c| c.key == key).unwrap()
-}
-
-fn view_values(app: &App, key: &str) -> Vec<String> {
-    let book = app.book.as_ref().unwrap();
-    (0..book.len()).map(|r| book.raw(r, key)).collect()
-}
-
 #[test]
 fn snapshot_scored_accounts_view() {
     insta::assert_snapshot!("scored_accounts", screen(&scored_app(), 120, 30));
@@ -122,8 +97,8 @@ fn snapshot_scored_accounts_view() {
 fn the_book_opens_on_arr_at_risk_and_the_footer_sums_the_view() {
     let a = scored_app();
     let book = a.book.as_ref().unwrap();
-    let want_n = sql_f64(&format!("SELECT count(*) {ACTIVE}"))[0] as usize;
-    let want_at_risk = sql_f64(&format!("SELECT sum(s.arr_at_risk) {ACTIVE}"))[0];
+    let want_n = sql::<f64>(&format!("SELECT count(*) {ACTIVE}"))[0] as usize;
+    let want_at_risk = sql::<f64>(&format!("SELECT sum(s.arr_at_risk) {ACTIVE}"))[0];
     assert_eq!(book.len(), want_n);
     assert!((book.view_at_risk() - want_at_risk).abs() < 1e-6 * want_at_risk.max(1.0));
     let at_risk: Vec<f64> = view_values(&a, "arr_at_risk")
@@ -136,7 +111,7 @@ fn the_book_opens_on_arr_at_risk_and_the_footer_sums_the_view() {
     assert!(
         s.contains(&format!(
             " 1/{want_n} · ARR {} · at risk {}",
-            money_short(sql_f64(&format!("SELECT sum(g.total_arr) {ACTIVE}"))[0]),
+            money_short(sql::<f64>(&format!("SELECT sum(g.total_arr) {ACTIVE}"))[0]),
             money_short(want_at_risk)
         )),
         "{s}"
@@ -181,14 +156,14 @@ fn filters_on_action_churn_band_and_contract_renewal_match_sql() {
     let mut a = scored_app();
     let total = a.book.as_ref().unwrap().len();
     // The menu with a run: owner, next best action, churn risk band, contract renewal, ...
-    let actions = sql_strings(&format!(
+    let actions = sql::<String>(&format!(
         "SELECT DISTINCT s.action {ACTIVE} ORDER BY s.action"
     ));
     a.update(Action::FilterMenu);
     a.update(Action::Down);
     a.update(Action::Confirm);
     a.update(Action::Confirm); // the first action
-    let want = sql_f64(&format!(
+    let want = sql::<f64>(&format!(
         "SELECT count(*) {ACTIVE} AND s.action = '{}'",
         actions[0]
     ))[0] as usize;
@@ -206,7 +181,7 @@ fn filters_on_action_churn_band_and_contract_renewal_match_sql() {
     a.update(Action::Down);
     a.update(Action::Down);
     a.update(Action::Confirm); // churn risk ≥ 40 %
-    let want = sql_f64(&format!(
+    let want = sql::<f64>(&format!(
         "SELECT count(*) {ACTIVE} AND s.churn_probability >= 0.4"
     ))[0] as usize;
     assert_eq!(a.book.as_ref().unwrap().len(), want);
@@ -219,11 +194,11 @@ fn filters_on_action_churn_band_and_contract_renewal_match_sql() {
     }
     a.update(Action::Confirm);
     a.update(Action::Confirm); // annual contracts renewing within 30 days
-    let want = sql_f64(&format!(
+    let want = sql::<f64>(&format!(
         "SELECT count(*) {ACTIVE} AND g.billing_frequency = 'annual'
            AND g.days_to_next_renewal BETWEEN 0 AND 30"
     ))[0] as usize;
-    let monthly = sql_f64(&format!(
+    let monthly = sql::<f64>(&format!(
         "SELECT count(*) {ACTIVE} AND g.billing_frequency = 'monthly'
            AND g.days_to_next_renewal BETWEEN 0 AND 30"
     ))[0] as usize;
@@ -358,7 +333,7 @@ fn the_exported_view_carries_scores_and_actions_in_screen_order() {
     let ids: Vec<String> = r.records().map(|x| x.unwrap()[id].to_string()).collect();
     assert_eq!(ids, view_values(&a, "account_id"));
     // The same accounts and values as run 2 in SQL.
-    let mut want = sql_strings(&format!("SELECT s.account_id {ACTIVE}"));
+    let mut want = sql::<String>(&format!("SELECT s.account_id {ACTIVE}"));
     let mut got = ids.clone();
     want.sort();
     got.sort();
