@@ -309,43 +309,65 @@ pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
         return Ok(None);
     }
     let as_of_s = date_str(as_of);
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM golden_record WHERE as_of = ?1)",
+    let rows: i64 = conn.query_row(
+        "SELECT count(*) FROM golden_record WHERE as_of = ?1",
         [&as_of_s],
         |r| r.get(0),
     )?;
-    if !exists {
+    if rows == 0 {
         return Ok(None);
     }
     let columns = dictionary::columns();
     let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {} FROM golden_record WHERE as_of = ?1 ORDER BY account_id",
-        names.join(", ")
-    ))?;
-    // Text goes straight into polars string builders: no String per cell.
+    let frame = read_frame(
+        conn,
+        &format!(
+            "SELECT {} FROM golden_record WHERE as_of = ?1 ORDER BY account_id",
+            names.join(", ")
+        ),
+        &[&as_of_s],
+        &columns,
+        rows as usize,
+    )?;
+    Ok(Some(GoldenRecord { as_of, frame }))
+}
+
+/// The rows of a query as a polars frame: column `i` of the result is `columns[i]`, typed
+/// by its kind (text, whole number or flag as Int64, real as Float64). `rows`: the rows
+/// expected, so that the builders are allocated once.
+pub fn read_frame(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    columns: &[(&str, Kind)],
+    rows: usize,
+) -> Result<DataFrame> {
+    let capacity = rows.max(16);
+    let mut stmt = conn.prepare(sql)?;
+    // Cells go straight into polars builders (values and a validity bitmap): no String
+    // per cell, and no 16-byte `Option<f64>` per number (this is the TUI's peak memory).
     enum Buf {
         Text(StringChunkedBuilder),
-        Int(Vec<Option<i64>>),
-        Real(Vec<Option<f64>>),
+        Int(PrimitiveChunkedBuilder<Int64Type>),
+        Real(PrimitiveChunkedBuilder<Float64Type>),
     }
     let mut bufs: Vec<Buf> = columns
         .iter()
         .map(|(n, k)| match k {
-            Kind::Text => Buf::Text(StringChunkedBuilder::new((*n).into(), 1024)),
-            Kind::Int | Kind::Flag => Buf::Int(Vec::new()),
-            Kind::Real => Buf::Real(Vec::new()),
+            Kind::Text => Buf::Text(StringChunkedBuilder::new((*n).into(), capacity)),
+            Kind::Int | Kind::Flag => Buf::Int(PrimitiveChunkedBuilder::new((*n).into(), capacity)),
+            Kind::Real => Buf::Real(PrimitiveChunkedBuilder::new((*n).into(), capacity)),
         })
         .collect();
-    let mut rows = stmt.query([&as_of_s])?;
+    let mut rows = stmt.query(params)?;
     let mut height = 0;
     while let Some(r) = rows.next()? {
         for (i, b) in bufs.iter_mut().enumerate() {
             let v = r.get_ref(i)?;
             match b {
                 Buf::Text(t) => t.append_option(v.as_str_or_null()?),
-                Buf::Int(x) => x.push(v.as_i64_or_null()?),
-                Buf::Real(x) => x.push(match v {
+                Buf::Int(x) => x.append_option(v.as_i64_or_null()?),
+                Buf::Real(x) => x.append_option(match v {
                     rusqlite::types::ValueRef::Integer(i) => Some(i as f64),
                     other => other.as_f64_or_null()?,
                 }),
@@ -353,19 +375,15 @@ pub fn load(ws: &Workspace, as_of: NaiveDate) -> Result<Option<GoldenRecord>> {
         }
         height += 1;
     }
-    let cols: Vec<Column> = names
-        .iter()
-        .zip(bufs)
-        .map(|(n, b)| match b {
+    let cols: Vec<Column> = bufs
+        .into_iter()
+        .map(|b| match b {
             Buf::Text(t) => t.finish().into_column(),
-            Buf::Int(v) => Column::new((*n).into(), v),
-            Buf::Real(v) => Column::new((*n).into(), v),
+            Buf::Int(x) => x.finish().into_column(),
+            Buf::Real(x) => x.finish().into_column(),
         })
         .collect();
-    Ok(Some(GoldenRecord {
-        as_of,
-        frame: DataFrame::new(height, cols)?,
-    }))
+    Ok(DataFrame::new(height, cols)?)
 }
 
 /// Usage events per week for one account over the `weeks` weeks ending on `as_of`

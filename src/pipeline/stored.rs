@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::actions::decide::queue_label;
 use crate::actions::evidence::Evidence;
-use crate::features::{self, GoldenRecord};
+use crate::features::{self, dictionary::Kind};
 use crate::models::churn::Drivers;
 use crate::pipeline::history::Change;
 use crate::pipeline::run::{Offer, RunReport};
@@ -34,13 +34,23 @@ pub const SCORE_COLUMNS: [&str; 10] = [
 pub struct StoredRun {
     pub run_id: i64,
     pub as_of: NaiveDate,
-    /// The golden record the run scored (all accounts, as stored with the run).
-    pub record: GoldenRecord,
-    /// `account_id` and [`SCORE_COLUMNS`], one row per scored (active) account.
-    pub scores: DataFrame,
+    /// The run's active accounts in account order: each one's golden record (as stored with
+    /// the run) joined with its scores ([`SCORE_COLUMNS`]; empty for an account the run
+    /// did not score). All of them, or the first rows of the book's default order in a
+    /// [`preview`].
+    pub book: DataFrame,
+    /// Active accounts in the whole book.
+    pub total: usize,
     /// The run's report (metrics, curves, actions, forecast); `None` when a report stored
     /// by another cge version cannot be read.
     pub report: Option<RunReport>,
+}
+
+impl StoredRun {
+    /// Holds every active account (not a preview).
+    pub fn complete(&self) -> bool {
+        self.book.height() >= self.total
+    }
 }
 
 /// What one account's explanation holds.
@@ -59,6 +69,17 @@ pub struct Explanation {
 /// The newest stored run, or `None` when there is none or its golden record is not stored
 /// (an older cge's feature dictionary): the caller runs the pipeline again.
 pub fn latest(ws: &Workspace) -> Result<Option<StoredRun>> {
+    read_latest(ws, None)
+}
+
+/// The newest stored run's first `rows` accounts in the book's default order (ARR at risk,
+/// then account), read in milliseconds whatever the size of the book: what a screen shows
+/// first while [`latest`] reads the rest. Complete when the book has no more rows.
+pub fn preview(ws: &Workspace, rows: usize) -> Result<Option<StoredRun>> {
+    read_latest(ws, Some(rows))
+}
+
+fn read_latest(ws: &Workspace, limit: Option<usize>) -> Result<Option<StoredRun>> {
     let conn = ws.conn();
     let Some((run_id, as_of, report)) = conn
         .query_row(
@@ -78,15 +99,34 @@ pub fn latest(ws: &Workspace) -> Result<Option<StoredRun>> {
     };
     let as_of = NaiveDate::parse_from_str(&as_of, "%Y-%m-%d")
         .with_context(|| format!("run {run_id} has an unreadable as-of date {as_of:?}"))?;
-    let Some(record) = features::load(ws, as_of)? else {
+    if !features::table_is_current(conn)? {
         return Ok(None);
+    }
+    let as_of_s = as_of.format("%Y-%m-%d").to_string();
+    let total: i64 = conn.query_row(
+        "SELECT count(*) FROM golden_record WHERE as_of = ?1 AND lifecycle_status = 'active'",
+        [&as_of_s],
+        |r| r.get(0),
+    )?;
+    let stored: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM golden_record WHERE as_of = ?1)",
+        [&as_of_s],
+        |r| r.get(0),
+    )?;
+    if !stored {
+        // No record stored for the run's date: nothing to show it on.
+        return Ok(None);
+    }
+    let total = total as usize;
+    let book = match limit {
+        Some(rows) if rows < total => read_book(conn, run_id, &as_of_s, Some(rows), rows)?,
+        _ => read_book(conn, run_id, &as_of_s, None, total)?,
     };
-    let scores = scores(conn, run_id)?;
     Ok(Some(StoredRun {
         run_id,
         as_of,
-        record,
-        scores,
+        book,
+        total,
         report: serde_json::from_str(&report).ok(),
     }))
 }
@@ -97,51 +137,76 @@ pub fn is_current(ws: &Workspace, run: &StoredRun) -> Result<bool> {
     Ok(run.as_of == features::default_as_of(ws)?)
 }
 
-fn scores(conn: &Connection, run_id: i64) -> Result<DataFrame> {
-    let mut stmt = conn.prepare(
-        "SELECT account_id, churn_probability, churn_delta, escalation_probability,
-                crosssell_score, action, urgent, week, action_rank, arr_at_risk,
-                expected_expansion
-         FROM account_scores WHERE run_id = ?1 ORDER BY account_id",
-    )?;
-    let mut ids: Vec<String> = Vec::new();
-    let (mut churn, mut delta, mut escalation, mut crosssell) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut action: Vec<Option<String>> = Vec::new();
-    let (mut urgent, mut week, mut rank) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut at_risk, mut expansion) = (Vec::new(), Vec::new());
-    let mut q = stmt.query([run_id])?;
-    while let Some(r) = q.next()? {
-        ids.push(r.get(0)?);
-        churn.push(r.get::<_, Option<f64>>(1)?);
-        delta.push(r.get::<_, Option<f64>>(2)?);
-        escalation.push(r.get::<_, Option<f64>>(3)?);
-        crosssell.push(r.get::<_, Option<f64>>(4)?);
-        action.push(r.get(5)?);
-        urgent.push(r.get::<_, Option<bool>>(6)?);
-        week.push(r.get::<_, Option<i64>>(7)?);
-        rank.push(r.get::<_, Option<i64>>(8)?);
-        at_risk.push(r.get::<_, Option<f64>>(9)?);
-        expansion.push(r.get::<_, Option<f64>>(10)?);
-    }
-    let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9] = SCORE_COLUMNS;
-    let n = ids.len();
-    Ok(DataFrame::new(
-        n,
-        vec![
-            Column::new("account_id".into(), ids),
-            Column::new(c0.into(), churn),
-            Column::new(c1.into(), delta),
-            Column::new(c2.into(), escalation),
-            Column::new(c3.into(), crosssell),
-            Column::new(c4.into(), action),
-            Column::new(c5.into(), urgent),
-            Column::new(c6.into(), week),
-            Column::new(c7.into(), rank),
-            Column::new(c8.into(), at_risk),
-            Column::new(c9.into(), expansion),
-        ],
-    )?)
+/// The score columns as stored, in [`SCORE_COLUMNS`] order, with their kinds.
+const STORED_SCORES: [(&str, Kind); 10] = [
+    ("churn_probability", Kind::Real),
+    ("churn_delta", Kind::Real),
+    ("escalation_probability", Kind::Real),
+    ("crosssell_score", Kind::Real),
+    ("action", Kind::Text),
+    ("urgent", Kind::Flag),
+    ("week", Kind::Int),
+    ("action_rank", Kind::Int),
+    ("arr_at_risk", Kind::Real),
+    ("expected_expansion", Kind::Real),
+];
+
+/// Active accounts of the record `as_of` with run `run_id`'s scores, in account order; with
+/// `top`, only the first `top` of the default order. One query, joined in SQLite, reading
+/// the scores from their covering index (not the rows with the explanations).
+fn read_book(
+    conn: &Connection,
+    run_id: i64,
+    as_of: &str,
+    top: Option<usize>,
+    rows: usize,
+) -> Result<DataFrame> {
+    let mut columns = features::dictionary::columns();
+    let record: Vec<String> = columns.iter().map(|(n, _)| format!("g.{n}")).collect();
+    let scores: Vec<String> = STORED_SCORES
+        .iter()
+        .map(|(n, _)| format!("s.{n}"))
+        .collect();
+    columns.extend(
+        SCORE_COLUMNS
+            .iter()
+            .zip(STORED_SCORES)
+            .map(|(n, (_, k))| (*n, k)),
+    );
+    let (from, limit) = match top {
+        // Ties and unscored accounts in the order the book sorts them (nulls last).
+        // Only indexed columns in the subquery: it reads the covering index alone.
+        Some(n) => (
+            format!(
+                "(SELECT account_id, {} FROM account_scores INDEXED BY account_scores_view
+                  WHERE run_id = ?1
+                  ORDER BY arr_at_risk IS NULL, arr_at_risk DESC, account_id LIMIT ?3) s
+                 JOIN golden_record g ON g.as_of = ?2 AND g.account_id = s.account_id",
+                STORED_SCORES.map(|(n, _)| n).join(", ")
+            ),
+            n,
+        ),
+        None => (
+            "golden_record g LEFT JOIN account_scores s INDEXED BY account_scores_view
+             ON s.run_id = ?1 AND s.account_id = g.account_id"
+                .to_string(),
+            0,
+        ),
+    };
+    let sql = format!(
+        "SELECT {}, {} FROM {from}
+         WHERE g.as_of = ?2 AND g.lifecycle_status = 'active'
+         ORDER BY g.account_id",
+        record.join(", "),
+        scores.join(", "),
+    );
+    let limit = limit as i64;
+    let params: Vec<&dyn rusqlite::ToSql> = if top.is_some() {
+        vec![&run_id, &as_of, &limit]
+    } else {
+        vec![&run_id, &as_of]
+    };
+    features::read_frame(conn, &sql, &params, &columns, rows)
 }
 
 /// One account's explanation in run `run_id`, or `None` when the run did not score it.

@@ -2,26 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
-
 use super::action::Action;
 use super::book::{
     self, Book, CHURN_BANDS, COLUMNS, FILTER_KINDS, Filter, FilterKind, RENEWAL_WINDOWS,
 };
 use super::config::Config;
+pub use super::loader::{Detail, SPARK_WEEKS};
+use super::loader::{Loaded, Request};
 use crate::export;
 use crate::features::GoldenRecord;
 use crate::job::Progress;
 use crate::pipeline::refresh::Refreshed;
-use crate::pipeline::stored::{Explanation, StoredRun};
+use crate::pipeline::stored::StoredRun;
 
 /// The smallest terminal the UI draws in.
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 12;
 /// Width of the detail pane beside the table (when the terminal is wide enough).
 pub const DETAIL_WIDTH: u16 = 52;
-/// Weeks of usage in the detail's sparkline.
-pub const SPARK_WEEKS: usize = 26;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
@@ -54,18 +52,8 @@ pub struct ExportPrompt {
     pub confirm_overwrite: Option<PathBuf>,
 }
 
-/// The selected account's usage series for the sparkline and its explanation in the run.
-#[derive(Debug, Clone)]
-pub struct Detail {
-    pub account_id: String,
-    pub weekly: Vec<u64>,
-    pub explanation: Option<Explanation>,
-}
-
-/// Something that can fetch an account's weekly usage (the workspace, in the real app).
-pub type WeeklySource = Box<dyn Fn(&str, NaiveDate) -> Option<Vec<u64>>>;
-/// Something that can read an account's explanation in a stored run.
-pub type ExplainSource = Box<dyn Fn(i64, &str) -> Option<Explanation>>;
+/// Serves requests at once, on the UI thread (tests; the real app uses the loader thread).
+pub type InlineLoader = Box<dyn Fn(Request) -> Loaded>;
 
 pub struct App {
     pub config: Config,
@@ -97,8 +85,9 @@ pub struct App {
     pub sample: bool,
     /// The user chose the sort: a new book keeps it instead of the default.
     pub user_sorted: bool,
-    weekly: Option<WeeklySource>,
-    explain: Option<ExplainSource>,
+    /// Requests for the loader thread, taken by the event loop after each update.
+    requests: Vec<Request>,
+    inline: Option<InlineLoader>,
 }
 
 impl App {
@@ -127,19 +116,63 @@ impl App {
             report: None,
             sample: false,
             user_sorted: false,
-            weekly: None,
-            explain: None,
+            requests: Vec::new(),
+            inline: None,
         }
     }
 
-    pub fn with_weekly_source(mut self, source: WeeklySource) -> App {
-        self.weekly = Some(source);
+    /// Serve this app's requests at once with `loader` instead of queueing them.
+    pub fn with_inline_loader(mut self, loader: InlineLoader) -> App {
+        self.inline = Some(loader);
         self
     }
 
-    pub fn with_explain_source(mut self, source: ExplainSource) -> App {
-        self.explain = Some(source);
-        self
+    /// The requests queued since the last call, for the loader thread.
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.requests)
+    }
+
+    fn request(&mut self, req: Request) {
+        match self.inline.take() {
+            Some(f) => {
+                let loaded = f(req);
+                self.inline = Some(f);
+                self.on_loaded(loaded);
+            }
+            None => self.requests.push(req),
+        }
+    }
+
+    /// An answer of the loader: kept only while it is still what the screen needs.
+    pub fn on_loaded(&mut self, loaded: Loaded) {
+        match loaded {
+            Loaded::Detail(d) => {
+                if self
+                    .detail
+                    .as_ref()
+                    .is_some_and(|x| x.account_id == d.account_id)
+                {
+                    self.detail = Some(*d);
+                }
+            }
+            Loaded::Book(Ok(Some(run))) => {
+                let wanted = self
+                    .book
+                    .as_ref()
+                    .is_some_and(|b| b.is_preview() && b.run_id == Some(run.run_id));
+                if wanted && let Err(e) = self.set_run(&run) {
+                    self.status = Some(format!("cannot show the whole book: {e}"));
+                }
+            }
+            Loaded::Book(Ok(None)) => {}
+            Loaded::Book(Err(e)) => self.status = Some(format!("cannot read the book: {e}")),
+            Loaded::Exported { path, result } => {
+                self.status = Some(match result {
+                    Ok(n) => format!("exported {n} rows to {}", path.display()),
+                    Err(e) => format!("export failed: {e}"),
+                })
+            }
+        }
     }
 
     /// Swap in a (new) golden record without a run (rule scores), keeping sort, filters and
@@ -151,9 +184,13 @@ impl App {
     }
 
     /// Swap in a stored run, keeping sort, filters and the selected account.
+    /// A preview (the first rows of a big book) shows at once; the rest is asked for.
     pub fn set_run(&mut self, run: &StoredRun) -> anyhow::Result<()> {
         self.install(Book::of_run(run)?)?;
         self.report = run.report.clone();
+        if !run.complete() {
+            self.request(Request::Book { run_id: run.run_id });
+        }
         Ok(())
     }
 
@@ -235,21 +272,20 @@ impl App {
         if self.detail.as_ref().is_some_and(|d| d.account_id == id) {
             return;
         }
-        let as_of = self.book.as_ref().map(|b| b.as_of);
-        let weekly = match (&self.weekly, as_of) {
-            (Some(src), Some(d)) => src(&id, d).unwrap_or_default(),
-            _ => Vec::new(),
+        let Some(book) = self.book.as_ref() else {
+            return;
         };
-        let run = self.book.as_ref().and_then(|b| b.run_id);
-        let explanation = match (&self.explain, run) {
-            (Some(src), Some(run)) => src(run, &id),
-            _ => None,
+        let req = Request::Detail {
+            account_id: id.clone(),
+            as_of: book.as_of,
+            run_id: book.run_id,
         };
         self.detail = Some(Detail {
             account_id: id,
-            weekly,
-            explanation,
+            loading: true,
+            ..Detail::default()
         });
+        self.request(req);
     }
 
     /// Change the view's sort or filters, recompute its order and keep the selected account.
@@ -364,6 +400,28 @@ impl App {
 
     fn update_normal(&mut self, action: Action) {
         let page = self.page();
+        let reorders = matches!(
+            action,
+            Action::SortNext
+                | Action::SortReverse
+                | Action::SortAscending
+                | Action::SortDescending
+                | Action::SortBy(_)
+                | Action::Search
+                | Action::SearchNext
+                | Action::SearchPrevious
+                | Action::FilterMenu
+                | Action::PopFilter
+                | Action::Export
+        );
+        if let Some(b) = self.book.as_ref().filter(|b| b.is_preview() && reorders) {
+            // Sorting, filtering, searching or exporting the first rows alone would mislead.
+            self.status = Some(format!(
+                "still loading the book ({} accounts): one moment",
+                super::ui::thousands(b.total())
+            ));
+            return;
+        }
         if self.focus_detail && self.show_detail {
             match action {
                 Action::Down | Action::ScrollDown => {
@@ -697,27 +755,29 @@ impl App {
         self.mode = Mode::Export(prompt);
     }
 
-    /// Write exactly the current view (filtered, sorted) with raw values.
+    /// Write exactly the current view (filtered, sorted) with raw values, on the loader.
     fn export_to(&mut self, path: &Path, overwrite: bool) {
         let Some(book) = self.book.as_ref() else {
             return;
         };
-        let mut headers = vec!["account_id"];
-        headers.extend(
+        let mut columns = vec!["account_id"];
+        columns.extend(
             (0..COLUMNS.len())
                 .filter(|&c| self.shown(c))
                 .map(|c| COLUMNS[c].key),
         );
-        let rows = (0..book.len()).map(|r| {
-            headers
-                .iter()
-                .map(|h| book.raw(r, h))
-                .collect::<Vec<String>>()
-        });
-        self.status = Some(match export::write_csv(path, &headers, rows, overwrite) {
-            Ok(n) => format!("exported {n} rows to {}", path.display()),
-            Err(e) => format!("export failed: {e:#}"),
-        });
+        self.status = Some(format!(
+            "exporting {} rows to {}…",
+            book.len(),
+            path.display()
+        ));
+        let req = Request::Export {
+            path: path.to_path_buf(),
+            columns,
+            book: Box::new(book.clone()),
+            overwrite,
+        };
+        self.request(req);
     }
 
     /// A progress event of the background job.
@@ -732,9 +792,7 @@ impl App {
             Ok(Some(Refreshed::Run(run))) => self.set_run(&run).map(|()| {
                 format!(
                     "run {} scored {} accounts as of {}",
-                    run.run_id,
-                    run.scores.height(),
-                    run.as_of
+                    run.run_id, run.total, run.as_of
                 )
             }),
             Ok(Some(Refreshed::Record { record, why })) => self.set_record(&record).map(|()| {

@@ -150,6 +150,15 @@ impl Filter {
         }
     }
 
+    /// The columns the filter reads.
+    fn columns(&self) -> Vec<&'static str> {
+        match self {
+            Filter::Equals { column, .. } => vec![*column],
+            Filter::RenewalWithin(_) => vec!["billing_frequency", "days_to_next_renewal"],
+            Filter::ChurnAtLeast(_) => vec!["churn_probability"],
+        }
+    }
+
     fn expr(&self) -> Expr {
         match self {
             Filter::Equals { column, value, .. } => col(*column).eq(lit(value.clone())),
@@ -235,53 +244,45 @@ pub struct Book {
     arr: Float64Chunked,
     at_risk: Float64Chunked,
     churn_delta: Float64Chunked,
+    /// Active accounts in the whole book: more than the frame holds while it is a preview.
+    total: usize,
     /// Row indices of `frame`, filtered and sorted.
     pub order: Vec<u32>,
     pub sort: Option<(usize, bool)>,
     pub filters: Vec<Filter>,
 }
 
-/// The score columns, all empty: the frame of a book without a run.
-fn no_scores() -> Result<DataFrame> {
-    let mut columns = vec![Column::new_empty("account_id".into(), &DataType::String)];
-    for name in SCORE_COLUMNS {
-        let dtype = match name {
-            "next_best_action" => DataType::String,
-            "urgent" => DataType::Boolean,
-            "queue_week" | "action_rank" => DataType::Int64,
-            _ => DataType::Float64,
-        };
-        columns.push(Column::new_empty(name.into(), &dtype));
-    }
-    Ok(DataFrame::new(0, columns)?)
-}
-
 impl Book {
-    /// The book of a golden record alone (rule scores).
+    /// The book of a golden record alone (rule scores): its active accounts, with the
+    /// score columns empty.
     pub fn new(gr: &GoldenRecord) -> Result<Book> {
-        Book::build(gr, &no_scores()?, None)
-    }
-
-    /// The book of a stored run: its golden record and its scores.
-    pub fn of_run(run: &StoredRun) -> Result<Book> {
-        Book::build(&run.record, &run.scores, Some(run.run_id))
-    }
-
-    fn build(gr: &GoldenRecord, scores: &DataFrame, run_id: Option<i64>) -> Result<Book> {
-        let mut frame = gr
+        let empty = SCORE_COLUMNS.iter().map(|name| {
+            let dtype = match *name {
+                "next_best_action" => DataType::String,
+                "urgent" | "queue_week" | "action_rank" => DataType::Int64,
+                _ => DataType::Float64,
+            };
+            lit(NULL).cast(dtype).alias(*name)
+        });
+        let frame = gr
             .frame
             .clone()
             .lazy()
             .filter(col("lifecycle_status").eq(lit("active")))
-            .join(
-                scores.clone().lazy(),
-                [col("account_id")],
-                [col("account_id")],
-                JoinArgs::new(JoinType::Left),
-            )
-            // Account order, whatever order the join kept.
-            .sort(["account_id"], SortMultipleOptions::default())
+            .with_columns(empty.collect::<Vec<_>>())
             .collect()?;
+        Book::build(frame, gr.as_of, None)
+    }
+
+    /// The book of a stored run (all of it, or its preview).
+    pub fn of_run(run: &StoredRun) -> Result<Book> {
+        let mut book = Book::build(run.book.clone(), run.as_of, Some(run.run_id))?;
+        book.total = run.total;
+        Ok(book)
+    }
+
+    /// `frame`: active accounts in account order, golden record and score columns.
+    fn build(mut frame: DataFrame, as_of: chrono::NaiveDate, run_id: Option<i64>) -> Result<Book> {
         // One chunk per column: cell access by row index stays O(1).
         frame.rechunk_mut_par();
         let cells = COLUMNS
@@ -305,8 +306,9 @@ impl Book {
         let churn_delta = f64_column("churn_delta")?;
         let order = (0..frame.height() as u32).collect();
         Ok(Book {
-            as_of: gr.as_of,
+            as_of,
             run_id,
+            total: frame.height(),
             frame,
             cells,
             names,
@@ -325,8 +327,14 @@ impl Book {
         self.run_id.is_some()
     }
 
+    /// Active accounts in the whole book (those loaded, and those still loading).
     pub fn total(&self) -> usize {
-        self.frame.height()
+        self.total
+    }
+
+    /// Only the first rows of the default order are loaded; the rest is on its way.
+    pub fn is_preview(&self) -> bool {
+        self.frame.height() < self.total
     }
 
     pub fn frame(&self) -> &DataFrame {
@@ -433,7 +441,16 @@ impl Book {
 
     /// Recompute the order from the filters and the sort (polars filter + stable sort).
     pub fn apply(&mut self) -> Result<()> {
-        let mut lf = self.frame.clone().lazy().with_row_index("__row", None);
+        // Only the columns filtered or sorted on: the whole frame is never copied.
+        let mut used: Vec<&str> = self.filters.iter().flat_map(Filter::columns).collect();
+        used.extend(self.sort.map(|(c, _)| COLUMNS[c].key));
+        used.sort_unstable();
+        used.dedup();
+        let mut lf = self
+            .frame
+            .select(used)?
+            .lazy()
+            .with_row_index("__row", None);
         if let Some(mask) = self
             .filters
             .iter()

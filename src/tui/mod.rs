@@ -9,6 +9,7 @@ pub mod app;
 pub mod book;
 pub mod config;
 pub mod keymap;
+pub mod loader;
 pub mod ui;
 
 use std::io::Write;
@@ -34,10 +35,12 @@ use crate::job::{Job, JobEvent, Progress};
 use crate::pipeline::refresh::{self, RefreshRequest, Refreshed};
 use crate::pipeline::stored::{self, StoredRun};
 use crate::workspace::{self, Workspace};
+use loader::{Loaded, Loader};
 
 enum AppEvent {
     Input(Event),
     Job(JobEvent<Refreshed>),
+    Loaded(Loaded),
 }
 
 /// The action a key means in the current mode (text prompts take characters).
@@ -65,8 +68,9 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
 /// What the UI shows first.
 #[derive(Debug)]
 pub enum Opening {
-    /// The newest stored run: shown at once. `current`: it scored the data as it is now, so
-    /// no new run starts; otherwise one starts in the background.
+    /// The newest stored run: shown at once, a big book as its first rows while the rest
+    /// loads. `current`: it scored the data as it is now, so no new run starts; otherwise
+    /// one starts in the background.
     Scored { run: Box<StoredRun>, current: bool },
     /// No run, but the golden record of the data's as-of date is stored: shown at once (rule
     /// scores) while the pipeline runs in the background.
@@ -78,13 +82,17 @@ pub enum Opening {
     Empty,
 }
 
+/// Rows of a stored run read before the first frame (more than any screen is tall); the
+/// rest of a bigger book loads behind them.
+pub const PREVIEW_ROWS: usize = 200;
+
 /// Decide what to show first. Reads only: the record the UI opens is the one for the
 /// workspace's data as-of date, whatever past snapshots were computed or stored since.
 pub fn opening(ws: &Workspace) -> Result<Opening> {
     if ws.is_empty()? {
         return Ok(Opening::Empty);
     }
-    if let Some(run) = stored::latest(ws)? {
+    if let Some(run) = stored::preview(ws, PREVIEW_ROWS)? {
         let current = stored::is_current(ws, &run)?;
         return Ok(Opening::Scored {
             run: Box::new(run),
@@ -117,17 +125,7 @@ pub fn run(workspace: &Path, config: Config) -> Result<()> {
         Opening::Build => app.refresh_requested = true,
         Opening::Empty => {}
     }
-    // Both read through one connection of the UI thread (the job opens its own).
-    let ws = std::rc::Rc::new(ws);
-    let explain_ws = ws.clone();
-    let mut app = app
-        .with_weekly_source(Box::new(move |id, as_of| {
-            features::weekly_usage(ws.conn(), id, as_of, app::SPARK_WEEKS).ok()
-        }))
-        .with_explain_source(Box::new(move |run, id| {
-            stored::explain(explain_ws.conn(), run, id).ok().flatten()
-        }));
-
+    drop(ws);
     let mut terminal = ratatui::try_init()?;
     execute!(std::io::stdout(), event::EnableMouseCapture)?;
     let previous = std::panic::take_hook();
@@ -187,7 +185,16 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let mut job: Option<Job> = None;
+    let loader = {
+        let tx = tx.clone();
+        Loader::spawn(app.workspace.clone(), move |l| {
+            let _ = tx.send(AppEvent::Loaded(l));
+        })
+    };
     let result = loop {
+        for req in app.take_requests() {
+            loader.send(req);
+        }
         if app.refresh_requested {
             app.refresh_requested = false;
             let req = RefreshRequest {
@@ -257,5 +264,6 @@ fn handle(app: &mut App, ev: AppEvent) {
         AppEvent::Job(JobEvent::Progress(p)) => app.on_progress(p),
         AppEvent::Job(JobEvent::Finished(r)) => app.on_job_end(r.map(Some)),
         AppEvent::Job(JobEvent::Cancelled) => app.on_job_end(Ok(None)),
+        AppEvent::Loaded(l) => app.on_loaded(l),
     }
 }

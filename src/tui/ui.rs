@@ -371,6 +371,9 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     let detail = app.detail.as_ref();
     if let Some(x) = detail.and_then(|d| d.explanation.as_ref()) {
         why_lines(app, x, &mut lines);
+    } else if detail.is_some_and(|d| d.loading) {
+        lines.push(Line::styled("loading…", t.fg(t.muted)));
+        lines.push(Line::from(""));
     } else if book.scored() {
         lines.push(Line::styled(
             "no scores for this account in the run",
@@ -926,6 +929,11 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.config.theme;
     let left = match app.book.as_ref() {
         None => " 0 accounts ".to_string(),
+        Some(b) if b.is_preview() => format!(
+            " {}/{} · loading the book… ",
+            thousands(app.selected + 1),
+            thousands(b.total())
+        ),
         Some(b) => {
             let position = if b.is_empty() {
                 format!(" 0/{}", thousands(b.total()))

@@ -11,8 +11,9 @@ use cge::features::{self, GoldenRecord};
 use cge::job::Progress;
 use cge::pipeline::refresh::Refreshed;
 use cge::simulate::{SimConfig, simulate};
-use cge::tui::app::MouseKind;
+use cge::tui::app::{Detail, InlineLoader, MouseKind};
 use cge::tui::book::COLUMNS;
+use cge::tui::loader::{self, Loaded};
 use cge::tui::{Action, App, Config};
 use cge::workspace::Workspace;
 
@@ -35,8 +36,8 @@ fn app_with(export_dir: &Path) -> App {
         Path::new("/data/workspace.db"),
         export_dir.to_path_buf(),
     )
-    .with_weekly_source(Box::new(|_, _| {
-        Some((0..26).map(|i| (i * 7 % 11) as u64).collect())
+    .with_inline_loader(loader_on(record().0.path().join("tui.db"), |i| {
+        (i * 7 % 11) as u64
     }));
     app.update(Action::Resize(120, 30));
     app.set_record(&record().1).unwrap();
@@ -45,6 +46,21 @@ fn app_with(export_dir: &Path) -> App {
 
 fn app() -> App {
     app_with(Path::new("/exports"))
+}
+
+/// Serves the app's requests at once on the workspace at `path`, with a made-up weekly usage
+/// series `weekly(week)` (the sparkline's snapshot stays put whatever the simulator does).
+pub(crate) fn loader_on(path: PathBuf, weekly: fn(usize) -> u64) -> InlineLoader {
+    Box::new(move |req| {
+        let ws = Workspace::open_existing(&path).ok();
+        match loader::serve(ws.as_ref(), req) {
+            Loaded::Detail(d) => Loaded::Detail(Box::new(Detail {
+                weekly: (0..26).map(weekly).collect(),
+                ..*d
+            })),
+            other => other,
+        }
+    })
 }
 
 /// The screen as text (TestBackend). Shared with the scored-book tests.

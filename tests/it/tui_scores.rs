@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use rusqlite::Connection;
 
 use cge::actions::evidence::money_short;
+use cge::features::GoldenRecord;
 use cge::job::Reporter;
 use cge::pipeline::refresh::Refreshed;
 use cge::pipeline::run::RunOptions;
@@ -17,7 +18,7 @@ use cge::simulate::{SimConfig, simulate};
 use cge::tui::{Action, App, Config, Opening, opening};
 use cge::workspace::Workspace;
 
-use crate::tui::{col, screen, view_values};
+use crate::tui::{col, loader_on, screen, view_values};
 
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -26,8 +27,8 @@ fn date(s: &str) -> NaiveDate {
 /// A 300-account world with two runs (built once per test binary). Before the second run,
 /// the first one's scores are rewritten (0.5 for accounts whose id ends in an odd digit,
 /// else 0, no contributions, action "Old play"), so run 2 has risk moving both ways.
-fn scored() -> &'static (tempfile::TempDir, PathBuf, StoredRun) {
-    static W: OnceLock<(tempfile::TempDir, PathBuf, StoredRun)> = OnceLock::new();
+fn scored() -> &'static (tempfile::TempDir, PathBuf, StoredRun, GoldenRecord) {
+    static W: OnceLock<(tempfile::TempDir, PathBuf, StoredRun, GoldenRecord)> = OnceLock::new();
     W.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("scored.db");
@@ -46,7 +47,9 @@ fn scored() -> &'static (tempfile::TempDir, PathBuf, StoredRun) {
         cge::pipeline::execute(&mut ws, &opts, &Reporter::silent()).unwrap();
         let run = stored::latest(&ws).unwrap().expect("a stored run");
         assert!(run.report.is_some(), "the stored report reads back");
-        (tmp, path, run)
+        assert!(run.complete());
+        let record = cge::features::load(&ws, run.as_of).unwrap().unwrap();
+        (tmp, path, run, record)
     })
 }
 
@@ -76,13 +79,7 @@ fn scored_app() -> App {
         Path::new("/data/workspace.db"),
         PathBuf::from("/exports"),
     )
-    .with_weekly_source(Box::new(|_, _| {
-        Some((0..26).map(|i| (i * 5 % 9) as u64).collect())
-    }))
-    .with_explain_source(Box::new(move |run, id| {
-        let conn = Connection::open(&path).ok()?;
-        stored::explain(&conn, run, id).ok().flatten()
-    }));
+    .with_inline_loader(loader_on(path, |i| (i * 5 % 9) as u64));
     app.update(Action::Resize(120, 30));
     app.set_run(&scored().2).unwrap();
     app
@@ -259,7 +256,7 @@ fn a_new_run_swaps_in_keeping_selection_and_filters() {
     let run = &scored().2;
     // The UI showed the rule scores of the same record, with an owner filter.
     let mut a = scored_app();
-    a.set_record(&run.record).unwrap();
+    a.set_record(&scored().3).unwrap();
     assert!(!a.book.as_ref().unwrap().scored());
     assert!(screen(&a, 120, 30).contains("Rule▼"));
     a.update(Action::FilterMenu);
@@ -293,7 +290,7 @@ fn a_new_run_swaps_in_keeping_selection_and_filters() {
     a.on_job_end(Ok(Some(Refreshed::Run(Box::new(run.clone())))));
     assert!(screen(&a, 120, 30).contains("ARR▼"));
     a.on_job_end(Ok(Some(Refreshed::Record {
-        record: run.record.clone(),
+        record: scored().3.clone(),
         why: "test".into(),
     })));
     let filters = &a.book.as_ref().unwrap().filters;
@@ -457,8 +454,148 @@ fn snapshot_model_report_shows_metrics_baselines_actions_and_forecast() {
 #[test]
 fn the_report_key_without_a_run_says_what_to_do() {
     let mut a = scored_app();
-    a.set_record(&scored().2.record).unwrap();
+    a.set_record(&scored().3).unwrap();
     a.update(Action::Report);
     assert_eq!(a.mode, cge::tui::app::Mode::Normal);
     assert!(a.status.clone().unwrap().contains("press r"));
+}
+
+/// An app that queues its reads for the loader thread, as the real one does.
+fn queued_app() -> App {
+    let mut app = App::new(
+        Config::builtin(true),
+        Path::new("/data/workspace.db"),
+        PathBuf::from("/exports"),
+    );
+    app.update(Action::Resize(120, 30));
+    app
+}
+
+/// Serve the app's queued requests on the fixture workspace, as the loader thread does.
+fn serve_all(app: &mut App) -> usize {
+    let ws = Workspace::open_existing(&scored().1).unwrap();
+    let reqs = app.take_requests();
+    let n = reqs.len();
+    for r in reqs {
+        let loaded = cge::tui::loader::serve(Some(&ws), r);
+        app.on_loaded(loaded);
+    }
+    n
+}
+
+#[test]
+fn a_preview_holds_the_top_of_the_default_order_and_the_whole_book_swaps_in_behind_it() {
+    let ws = Workspace::open_existing(&scored().1).unwrap();
+    let preview = stored::preview(&ws, 12).unwrap().unwrap();
+    let total = sql::<i64>(&format!("SELECT count(*) {ACTIVE}"))[0] as usize;
+    assert_eq!((preview.total, preview.book.height()), (total, 12));
+    assert!(!preview.complete());
+    // The preview's accounts are the first 12 by ARR at risk (ties by account), from SQL.
+    let want = sql::<String>(&format!(
+        "SELECT s.account_id {ACTIVE} ORDER BY s.arr_at_risk DESC, s.account_id LIMIT 12"
+    ));
+    let mut a = queued_app();
+    a.set_run(&preview).unwrap();
+    assert!(a.book.as_ref().unwrap().is_preview());
+    assert_eq!(view_values(&a, "account_id"), want);
+    let s = screen(&a, 120, 30);
+    assert!(
+        s.contains(&format!(" 1/{total} · loading the book…")),
+        "the footer counts the whole book: {s}"
+    );
+    // Sorting the preview alone would mislead: refused until the book is in.
+    a.update(Action::SortBy(col("total_arr")));
+    assert!(a.status.clone().unwrap().contains("still loading"), "{s}");
+    assert_eq!(view_values(&a, "account_id"), want);
+
+    a.update(Action::Down);
+    a.update(Action::Down);
+    assert_eq!(serve_all(&mut a), 1, "one request: the whole book");
+    let book = a.book.as_ref().unwrap();
+    assert!(!book.is_preview());
+    assert_eq!(book.len(), total);
+    assert_eq!(
+        a.selected_account(),
+        Some(want[2].as_str()),
+        "selection kept"
+    );
+    assert_eq!(view_values(&a, "account_id")[..12], want[..]);
+    assert!(screen(&a, 120, 30).contains(&format!(" 3/{total} · ARR ")));
+    // A book the preview did not ask for (an older run) is not swapped in.
+    a.on_loaded(cge::tui::loader::Loaded::Book(Ok(Some(Box::new(
+        preview.clone(),
+    )))));
+    assert!(!a.book.as_ref().unwrap().is_preview());
+}
+
+#[test]
+fn the_detail_loads_off_the_ui_thread_and_only_the_selected_account_is_kept() {
+    let mut a = queued_app();
+    a.set_run(&scored().2).unwrap();
+    assert!(
+        a.take_requests().is_empty(),
+        "a complete run asks for nothing"
+    );
+    a.update(Action::Resize(160, 50));
+    a.update(Action::ToggleDetail);
+    a.update(Action::Down);
+    a.update(Action::Down);
+    let id = a.selected_account().unwrap().to_string();
+    let d = a.detail.clone().unwrap();
+    assert!(d.loading && d.account_id == id);
+    assert!(screen(&a, 160, 50).contains("loading…"));
+    // Three moves, three requests; answers for accounts no longer selected are dropped.
+    let reqs = a.take_requests();
+    assert_eq!(reqs.len(), 3);
+    let ws = Workspace::open_existing(&scored().1).unwrap();
+    let mut reqs = reqs.into_iter();
+    let stale = cge::tui::loader::serve(Some(&ws), reqs.next().unwrap());
+    a.on_loaded(stale);
+    assert!(a.detail.as_ref().unwrap().loading);
+    let last = cge::tui::loader::serve(Some(&ws), reqs.last().unwrap());
+    a.on_loaded(last);
+    let d = a.detail.clone().unwrap();
+    assert!(!d.loading && d.account_id == id);
+    let want: f64 = db()
+        .query_row(
+            "SELECT churn_probability FROM account_scores WHERE run_id = 2 AND account_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(d.explanation.unwrap().churn_probability, want);
+    let s = screen(&a, 160, 50);
+    assert!(
+        s.contains("WHY THIS SCORE") && !s.contains("loading…"),
+        "{s}"
+    );
+}
+
+#[test]
+fn export_writes_on_the_loader_and_says_so_when_done() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = queued_app();
+    a.set_run(&scored().2).unwrap();
+    a.export_dir = tmp.path().to_path_buf();
+    a.update(Action::Export);
+    a.update(Action::Confirm);
+    assert!(a.status.clone().unwrap().starts_with("exporting"));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    assert_eq!(serve_all(&mut a), 1);
+    let status = a.status.clone().unwrap();
+    let n = sql::<i64>(&format!("SELECT count(*) {ACTIVE}"))[0];
+    assert!(
+        status.starts_with(&format!("exported {n} rows to ")),
+        "{status}"
+    );
+    let file = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let rows = csv::Reader::from_path(file.path())
+        .unwrap()
+        .records()
+        .count();
+    assert_eq!(rows as i64, n);
 }
