@@ -16,7 +16,7 @@ use crate::pipeline::run::{Offer, RunReport};
 use crate::workspace::Workspace;
 
 /// The score columns of [`StoredRun::scores`], besides `account_id`.
-pub const SCORE_COLUMNS: [&str; 10] = [
+pub const SCORE_COLUMNS: [&str; 12] = [
     "churn_probability",
     "churn_delta",
     "escalation_probability",
@@ -27,6 +27,8 @@ pub const SCORE_COLUMNS: [&str; 10] = [
     "action_rank",
     "arr_at_risk",
     "expected_expansion",
+    "map_x",
+    "map_y",
 ];
 
 /// One stored run, ready to show.
@@ -138,7 +140,7 @@ pub fn is_current(ws: &Workspace, run: &StoredRun) -> Result<bool> {
 }
 
 /// The score columns as stored, in [`SCORE_COLUMNS`] order, with their kinds.
-const STORED_SCORES: [(&str, Kind); 10] = [
+const STORED_SCORES: [(&str, Kind); 12] = [
     ("churn_probability", Kind::Real),
     ("churn_delta", Kind::Real),
     ("escalation_probability", Kind::Real),
@@ -149,6 +151,8 @@ const STORED_SCORES: [(&str, Kind); 10] = [
     ("action_rank", Kind::Int),
     ("arr_at_risk", Kind::Real),
     ("expected_expansion", Kind::Real),
+    ("map_x", Kind::Real),
+    ("map_y", Kind::Real),
 ];
 
 /// Active accounts of the record `as_of` with run `run_id`'s scores, in account order; with

@@ -243,7 +243,10 @@ pub struct Book {
     ids: StringChunked,
     arr: Float64Chunked,
     at_risk: Float64Chunked,
+    churn: Float64Chunked,
     churn_delta: Float64Chunked,
+    map_x: Float64Chunked,
+    map_y: Float64Chunked,
     /// Active accounts in the whole book: more than the frame holds while it is a preview.
     total: usize,
     /// Row indices of `frame`, filtered and sorted.
@@ -303,7 +306,9 @@ impl Book {
         let ids = frame.column("account_id")?.str()?.clone();
         let arr = f64_column("total_arr")?;
         let at_risk = f64_column("arr_at_risk")?;
+        let churn = f64_column("churn_probability")?;
         let churn_delta = f64_column("churn_delta")?;
+        let (map_x, map_y) = (f64_column("map_x")?, f64_column("map_y")?);
         let order = (0..frame.height() as u32).collect();
         Ok(Book {
             as_of,
@@ -315,7 +320,10 @@ impl Book {
             ids,
             arr,
             at_risk,
+            churn,
             churn_delta,
+            map_x,
+            map_y,
             order,
             sort: None,
             filters: Vec::new(),
@@ -376,6 +384,13 @@ impl Book {
             .iter()
             .filter_map(|&r| self.at_risk.get(r as usize))
             .sum()
+    }
+
+    /// A view row's place on the map of the book and its churn probability (scored
+    /// accounts only).
+    pub fn map_point(&self, view_row: usize) -> Option<(f64, f64, f64)> {
+        let r = *self.order.get(view_row)? as usize;
+        Some((self.map_x.get(r)?, self.map_y.get(r)?, self.churn.get(r)?))
     }
 
     /// Frame row of a view row.

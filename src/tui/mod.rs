@@ -10,6 +10,7 @@ pub mod book;
 pub mod config;
 pub mod keymap;
 pub mod loader;
+pub mod map;
 pub mod ui;
 
 use std::io::Write;

@@ -6,8 +6,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::symbols;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, LineGauge, List, ListItem,
-    ListState, Paragraph, Row, Table, Wrap,
+    Axis, Block, Borders, Cell, Chart, Clear, Dataset, GraphType, LegendPosition, LineGauge, List,
+    ListItem, ListState, Paragraph, Row, Table, Wrap,
 };
 
 use super::app::{App, DETAIL_WIDTH, MIN_HEIGHT, MIN_WIDTH, Mode, SPARK_WEEKS};
@@ -780,6 +780,22 @@ fn report_lines(app: &App, r: &RunReport) -> Vec<Line<'static>> {
         100.0 * x.popularity_hit_rate_at_3,
         thousands(x.accounts_evaluated)
     )));
+    lines.push(Line::from(""));
+    lines.push(head("MAP OF THE BOOK".into()));
+    lines.push(Line::styled(
+        format!(
+            "  each account of the view placed by its model inputs (PCA: across {:.0} %, up {:.0} % of their variance): close together = alike; coloured by churn risk, ◆ the selected account (filter to an owner to see their book)",
+            100.0 * x.map_explained[0],
+            100.0 * x.map_explained[1]
+        ),
+        t.fg(t.muted),
+    ));
+    if app.size.1 < 34 {
+        lines.push(Line::styled(
+            "  (the curves and the map need a taller window: 34 rows or more)",
+            t.fg(t.muted),
+        ));
+    }
     lines
 }
 
@@ -798,15 +814,34 @@ fn draw_report(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
         .title_bottom(" j/k scroll · Esc closes ");
     let inner = block.inner(area);
     f.render_widget(block, area);
+    // Charts on top when there is room: the curves and the map side by side on a wide
+    // screen, the map on a row of its own on a tall one.
     let chart_h = if inner.height >= 30 { 12 } else { 0 };
-    let [charts, text] =
-        Layout::vertical([Constraint::Length(chart_h), Constraint::Min(1)]).areas(inner);
+    let beside = inner.width >= REPORT_THREE_CHARTS;
+    let map_h = if chart_h > 0 && !beside && inner.height >= 44 {
+        14
+    } else {
+        0
+    };
+    let [charts, map_row, text] = Layout::vertical([
+        Constraint::Length(chart_h),
+        Constraint::Length(map_h),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
     if chart_h > 0 {
-        let [pr, rel] =
-            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-                .areas(charts);
-        draw_pr_chart(f, app, &r.churn.backtest, pr);
-        draw_reliability(f, app, &r.churn.backtest, rel);
+        let panes = if beside { 3 } else { 2 };
+        let areas = Layout::horizontal(vec![Constraint::Ratio(1, panes); panes as usize])
+            .spacing(2)
+            .split(charts);
+        draw_pr_chart(f, app, r, areas[0]);
+        draw_reliability(f, app, r, areas[1]);
+        if beside {
+            super::map::draw(f, app, areas[2]);
+        }
+    }
+    if map_h > 0 {
+        super::map::draw(f, app, map_row);
     }
     f.render_widget(
         Paragraph::new(report_lines(app, r))
@@ -819,9 +854,10 @@ fn draw_report(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
 
 /// A line of a chart, drawn in Braille dots.
 fn line_set<'a>(name: &'a str, style: Style, data: &'a [(f64, f64)]) -> Dataset<'a> {
-    Dataset::default()
-        .name(name)
-        .graph_type(GraphType::Line)
+    let set = Dataset::default();
+    // Unnamed lines stay out of the legend.
+    let set = if name.is_empty() { set } else { set.name(name) };
+    set.graph_type(GraphType::Line)
         .marker(symbols::Marker::Braille)
         .style(style)
         .data(data)
@@ -833,6 +869,7 @@ fn square_chart<'a>(
     data: Vec<Dataset<'a>>,
     (x, y): (&'a str, &'a str),
     top: f64,
+    legend: LegendPosition,
 ) -> Chart<'a> {
     let labels = || {
         if top == 1.0 {
@@ -847,58 +884,95 @@ fn square_chart<'a>(
     };
     Chart::new(data)
         .block(Block::new().title(title))
+        // The legend names the lines, in a corner the curves rarely reach.
+        .legend_position(Some(legend))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(2, 3)))
         .x_axis(Axis::default().title(x).bounds([0.0, top]).labels(labels()))
         .y_axis(Axis::default().title(y).bounds([0.0, top]).labels(labels()))
 }
 
-fn draw_pr_chart(f: &mut Frame, app: &App, b: &Evaluation, area: Rect) {
+/// The report's width from which the map sits beside the two charts.
+pub const REPORT_THREE_CHARTS: u16 = 110;
+
+/// Points of a chart line.
+type Points = Vec<(f64, f64)>;
+
+/// A model's precision–recall curve and its base-rate line.
+fn pr_points(b: &Evaluation) -> (Points, Points) {
+    (
+        b.pr_curve.iter().map(|p| (p.recall, p.precision)).collect(),
+        vec![(0.0, b.base_rate), (1.0, b.base_rate)],
+    )
+}
+
+fn draw_pr_chart(f: &mut Frame, app: &App, r: &RunReport, area: Rect) {
     let t = &app.config.theme;
-    let curve: Vec<(f64, f64)> = b.pr_curve.iter().map(|p| (p.recall, p.precision)).collect();
-    let base = [(0.0, b.base_rate), (1.0, b.base_rate)];
-    let data = vec![
-        line_set("model", t.fg(t.accent), &curve),
-        line_set("base rate", t.fg(t.muted), &base),
+    let (churn, churn_base) = pr_points(&r.churn.backtest);
+    let escalation = r.escalation.as_ref().map(|e| pr_points(&e.backtest));
+    let mut data = vec![
+        line_set("churn", t.fg(t.accent), &churn),
+        line_set("base rates", t.fg(t.muted), &churn_base),
     ];
+    if let Some((curve, base)) = &escalation {
+        data.push(line_set("escalation", t.fg(t.warn), curve));
+        data.push(line_set("", t.fg(t.muted), base));
+    }
     f.render_widget(
         square_chart(
-            " churn precision–recall (backtest) ",
+            " precision–recall (backtest) ",
             data,
             ("recall", "precision"),
             1.0,
+            LegendPosition::TopRight,
         ),
         area,
     );
 }
 
-fn draw_reliability(f: &mut Frame, app: &App, b: &Evaluation, area: Rect) {
+fn draw_reliability(f: &mut Frame, app: &App, r: &RunReport, area: Rect) {
     let t = &app.config.theme;
-    let points: Vec<(f64, f64)> = b
-        .reliability
+    let bins = |b: &Evaluation| -> Vec<(f64, f64)> {
+        b.reliability
+            .iter()
+            .filter(|r| r.count > 0)
+            .map(|r| (r.predicted, r.observed))
+            .collect()
+    };
+    let churn = bins(&r.churn.backtest);
+    let escalation = r
+        .escalation
+        .as_ref()
+        .map(|e| bins(&e.backtest))
+        .unwrap_or_default();
+    let top = churn
         .iter()
-        .filter(|r| r.count > 0)
-        .map(|r| (r.predicted, r.observed))
-        .collect();
-    let top = points
-        .iter()
+        .chain(&escalation)
         .flat_map(|&(p, o)| [p, o])
         .fold(0.1_f64, f64::max);
     let top = (top * 10.0).ceil() / 10.0;
     let diagonal = [(0.0, 0.0), (top, top)];
-    let data = vec![
-        line_set("perfect", t.fg(t.muted), &diagonal),
+    let scatter = |name, style, points| {
         Dataset::default()
-            .name("model")
+            .name(name)
             .graph_type(GraphType::Scatter)
             .marker(symbols::Marker::Dot)
-            .style(t.fg(t.accent))
-            .data(&points),
+            .style(style)
+            .data(points)
+    };
+    let mut data = vec![
+        line_set("perfect", t.fg(t.muted), &diagonal),
+        scatter("churn", t.fg(t.accent), &churn),
     ];
+    if !escalation.is_empty() {
+        data.push(scatter("escalation", t.fg(t.warn), &escalation));
+    }
     f.render_widget(
         square_chart(
             " reliability: said vs happened ",
             data,
             ("predicted", "observed"),
             top,
+            LegendPosition::TopLeft,
         ),
         area,
     );

@@ -436,8 +436,14 @@ fn snapshot_model_report_shows_metrics_baselines_actions_and_forecast() {
         "BOOK FORECAST",
         "last quarter's forecast",
         "CROSS-SELL",
-        "churn precision–recall",
+        "precision–recall (backtest)",
+        "│escalation│",
         "reliability",
+        &format!(
+            "map of the view · {} accounts",
+            sql::<i64>(&format!("SELECT count(*) {ACTIVE}"))[0]
+        ),
+        "MAP OF THE BOOK",
     ] {
         assert!(all.contains(want), "missing {want:?}:\n{all}");
     }
@@ -598,4 +604,54 @@ fn export_writes_on_the_loader_and_says_so_when_done() {
         .records()
         .count();
     assert_eq!(rows as i64, n);
+}
+
+#[test]
+fn the_map_places_every_account_of_the_view_in_its_risk_band_and_marks_the_selection() {
+    use cge::tui::map::{self, BANDS};
+    let mut a = scored_app();
+    let band = |lo: f64, hi: f64| {
+        sql::<i64>(&format!(
+            "SELECT count(*) {ACTIVE} AND s.churn_probability >= {lo} AND s.churn_probability < {hi}"
+        ))[0] as usize
+    };
+    let want = [
+        band(-1.0, BANDS[0]),
+        band(BANDS[0], BANDS[1]),
+        band(BANDS[1], 2.0),
+    ];
+    let m = map::layers(a.book.as_ref().unwrap(), a.selected);
+    assert_eq!(m.bands.clone().map(|b| b.len()), want);
+    assert!(want[0] > 0 && want[1] + want[2] > 0, "{want:?}");
+    // The selected account sits where the run placed it (inside the 1–99 % frame, or on
+    // its edge).
+    let id = a.selected_account().unwrap().to_string();
+    let (x, y): (f64, f64) = db()
+        .query_row(
+            "SELECT map_x, map_y FROM account_scores WHERE run_id = 2 AND account_id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let (sx, sy) = m.selected.unwrap();
+    assert!((sx - x.clamp(m.x[0], m.x[1])).abs() < 1e-12);
+    assert!((sy - y.clamp(m.y[0], m.y[1])).abs() < 1e-12);
+    // The map shows the view: one owner's book.
+    a.update(Action::FilterMenu);
+    a.update(Action::Confirm);
+    a.update(Action::Confirm); // the first owner
+    let owner = view_values(&a, "owner")[0].clone();
+    let n = sql::<i64>(&format!("SELECT count(*) {ACTIVE} AND g.owner = '{owner}'"))[0];
+    assert_eq!(
+        map::layers(a.book.as_ref().unwrap(), a.selected).len() as i64,
+        n
+    );
+    // Drawn in the report beside the curves, with the selection marked once.
+    a.update(Action::Report);
+    let s = screen(&a, 140, 48);
+    assert!(
+        s.contains(&format!("map of the view · {n} accounts")),
+        "{s}"
+    );
+    assert_eq!(s.matches('◆').count(), 2, "the marker and its legend: {s}");
 }
