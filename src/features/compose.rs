@@ -118,34 +118,153 @@ pub fn onboarding_friction(lf: LazyFrame) -> LazyFrame {
     ])
 }
 
-/// Room and appetite to buy more.
+/// One rule of a rule score: what it means in words and its points when it fires. The
+/// rules of a tier (engagement none / low, ...) exclude each other, so a score is the
+/// sum of the points of the rules that fire, capped at 100 — and the detail pane can list
+/// exactly those.
+pub struct Rule {
+    pub words: &'static str,
+    pub points: f64,
+    when: fn() -> Expr,
+}
+
+impl Rule {
+    /// The condition, over golden-record columns (NULL: does not fire).
+    pub fn condition(&self) -> Expr {
+        (self.when)()
+    }
+}
+
+const fn rule(words: &'static str, points: f64, when: fn() -> Expr) -> Rule {
+    Rule {
+        words,
+        points,
+        when,
+    }
+}
+
+/// Room and appetite to buy more: the cross-sell readiness rules.
+pub const CROSSSELL_RULES: &[Rule] = &[
+    rule("growing over 2 % a month", 25.0, || {
+        col("growth_rate_mom").gt(lit(0.02))
+    }),
+    rule("growing, up to 2 % a month", 10.0, || {
+        col("growth_rate_mom")
+            .gt(lit(0.0))
+            .and(col("growth_rate_mom").lt_eq(lit(0.02)))
+    }),
+    rule("managed devices exceed seats by over 20 %", 25.0, || {
+        let seats = || col("seats").cast(DataType::Float64);
+        (col("managed_devices").cast(DataType::Float64) - seats())
+            .gt(lit(0.2) * when(seats().gt(lit(1.0))).then(seats()).otherwise(lit(1.0)))
+    }),
+    rule("over 80 % of seats in active use", 20.0, || {
+        let seats = || col("seats").cast(DataType::Float64);
+        seats()
+            .gt(lit(0.0))
+            .and((col("spend_active_users").cast(DataType::Float64) / seats()).gt(lit(0.8)))
+    }),
+    rule("high engagement", 15.0, || {
+        col("engagement_level").eq(lit("high"))
+    }),
+    rule("medium engagement", 8.0, || {
+        col("engagement_level").eq(lit("medium"))
+    }),
+    rule("little support strain (intensity under 10)", 10.0, || {
+        col("escalation_intensity_score").lt(lit(10.0))
+    }),
+    rule("more upgrades than downgrades in 12 months", 5.0, || {
+        col("upgrade_count_12m").gt(col("downgrade_count_12m"))
+    }),
+];
+
+/// The rule-based churn risk: the baseline every model must beat.
+pub const CHURN_RULES: &[Rule] = &[
+    rule("no product usage (engagement none)", 25.0, || {
+        col("engagement_level").eq(lit("none"))
+    }),
+    rule("low engagement", 15.0, || {
+        col("engagement_level").eq(lit("low"))
+    }),
+    rule("usage down 30 % or more over 30 days", 15.0, || {
+        col("usage_velocity_30day").lt_eq(lit(-0.3))
+    }),
+    rule("no activity in over 30 days (or ever)", 20.0, || {
+        let idle = || col("days_since_last_activity");
+        idle().is_null().or(idle().gt(lit(30)))
+    }),
+    rule("no activity in 15–30 days", 10.0, || {
+        let idle = || col("days_since_last_activity");
+        idle().gt(lit(14)).and(idle().lt_eq(lit(30)))
+    }),
+    rule("heavy support strain (intensity 60+)", 20.0, || {
+        col("escalation_intensity_score").gt_eq(lit(60.0))
+    }),
+    rule("support strain (intensity 30–60)", 10.0, || {
+        let intensity = || col("escalation_intensity_score");
+        intensity().gt_eq(lit(30.0)).and(intensity().lt(lit(60.0)))
+    }),
+    rule("satisfaction below 3 of 5", 10.0, || {
+        col("avg_satisfaction").lt(lit(3.0))
+    }),
+    rule("onboarding friction", 10.0, || {
+        col("onboarding_friction_flag").eq(lit(1))
+    }),
+    rule("downgraded in the last 12 months", 10.0, || {
+        col("downgrade_count_12m").gt(lit(0))
+    }),
+    // total_mrr < mrr_90d_ago, as the stored record has it (for finite numbers a − b < 0
+    // exactly when a < b).
+    rule("MRR lower than 90 days ago", 5.0, || {
+        col("mrr_change_90d").lt(lit(0.0))
+    }),
+    rule("annual contract renewing within 60 days", 5.0, || {
+        col("billing_frequency")
+            .eq(lit("annual"))
+            .and(col("days_to_next_renewal").lt_eq(lit(60)))
+    }),
+];
+
+/// A rule score: the points of the rules that fire, capped at 100.
+fn rule_score(rules: &[Rule]) -> Expr {
+    let sum = rules
+        .iter()
+        .map(|r| points(r.condition(), r.points))
+        .reduce(|a, b| a + b)
+        .unwrap_or(lit(0.0));
+    cap(sum, 100.0)
+}
+
+/// Which of `rules` fire on each row of `frame` (golden-record columns), row by row.
+pub fn fired(frame: &DataFrame, rules: &[Rule]) -> PolarsResult<Vec<Vec<bool>>> {
+    let out = frame
+        .clone()
+        .lazy()
+        .select(
+            rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| r.condition().fill_null(lit(false)).alias(format!("r{i}")))
+                .collect::<Vec<_>>(),
+        )
+        .collect()?;
+    let columns = out
+        .columns()
+        .iter()
+        .map(|c| c.bool().cloned())
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Ok((0..out.height())
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| c.get(row).unwrap_or(false))
+                .collect()
+        })
+        .collect())
+}
+
 pub fn crosssell_readiness(lf: LazyFrame) -> LazyFrame {
-    let seats = || col("seats").cast(DataType::Float64);
-    let growth = || col("growth_rate_mom");
-    let score = when(growth().gt(lit(0.02)))
-        .then(lit(25.0))
-        .when(growth().gt(lit(0.0)))
-        .then(lit(10.0))
-        .otherwise(lit(0.0))
-        + points(
-            (col("managed_devices").cast(DataType::Float64) - seats())
-                .gt(lit(0.2) * when(seats().gt(lit(1.0))).then(seats()).otherwise(lit(1.0))),
-            25.0,
-        )
-        + points(
-            seats()
-                .gt(lit(0.0))
-                .and((col("spend_active_users").cast(DataType::Float64) / seats()).gt(lit(0.8))),
-            20.0,
-        )
-        + when(col("engagement_level").eq(lit("high")))
-            .then(lit(15.0))
-            .when(col("engagement_level").eq(lit("medium")))
-            .then(lit(8.0))
-            .otherwise(lit(0.0))
-        + points(col("escalation_intensity_score").lt(lit(10.0)), 10.0)
-        + points(col("upgrade_count_12m").gt(col("downgrade_count_12m")), 5.0);
-    lf.with_column(cap(score, 100.0).alias("crosssell_readiness_score"))
+    lf.with_column(rule_score(CROSSSELL_RULES).alias("crosssell_readiness_score"))
         .with_column(
             when(col("crosssell_readiness_score").gt_eq(lit(60.0)))
                 .then(lit("ready"))
@@ -156,37 +275,8 @@ pub fn crosssell_readiness(lf: LazyFrame) -> LazyFrame {
         )
 }
 
-/// The rule-based churn risk: the baseline every model must beat.
 pub fn compound_churn_risk(lf: LazyFrame) -> LazyFrame {
-    let idle = || col("days_since_last_activity");
-    let intensity = || col("escalation_intensity_score");
-    let score = when(col("engagement_level").eq(lit("none")))
-        .then(lit(25.0))
-        .when(col("engagement_level").eq(lit("low")))
-        .then(lit(15.0))
-        .otherwise(lit(0.0))
-        + points(col("usage_velocity_30day").lt_eq(lit(-0.3)), 15.0)
-        + when(idle().is_null().or(idle().gt(lit(30))))
-            .then(lit(20.0))
-            .when(idle().gt(lit(14)))
-            .then(lit(10.0))
-            .otherwise(lit(0.0))
-        + when(intensity().gt_eq(lit(60.0)))
-            .then(lit(20.0))
-            .when(intensity().gt_eq(lit(30.0)))
-            .then(lit(10.0))
-            .otherwise(lit(0.0))
-        + points(col("avg_satisfaction").lt(lit(3.0)), 10.0)
-        + points(col("onboarding_friction_flag").eq(lit(1)), 10.0)
-        + points(col("downgrade_count_12m").gt(lit(0)), 10.0)
-        + points(col("total_mrr").lt(col("mrr_90d_ago")), 5.0)
-        + points(
-            col("billing_frequency")
-                .eq(lit("annual"))
-                .and(col("days_to_next_renewal").lt_eq(lit(60))),
-            5.0,
-        );
-    lf.with_column(cap(score, 100.0).alias("compound_churn_risk_score"))
+    lf.with_column(rule_score(CHURN_RULES).alias("compound_churn_risk_score"))
 }
 
 /// Identity and subscription columns derived from the joined aggregates.

@@ -275,10 +275,15 @@ impl App {
         let Some(book) = self.book.as_ref() else {
             return;
         };
+        let record = book
+            .frame_row(self.selected)
+            .map(|r| book.frame().slice(r as i64, 1))
+            .unwrap_or_default();
         let req = Request::Detail {
             account_id: id.clone(),
             as_of: book.as_of,
             run_id: book.run_id,
+            record,
         };
         self.detail = Some(Detail {
             account_id: id,

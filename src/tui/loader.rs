@@ -8,10 +8,12 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use chrono::NaiveDate;
+use polars::prelude::DataFrame;
 
 use super::book::Book;
 use crate::export;
 use crate::features;
+use crate::features::compose::{self, CHURN_RULES, CROSSSELL_RULES};
 use crate::pipeline::stored::{self, Explanation, StoredRun};
 use crate::workspace::Workspace;
 
@@ -26,6 +28,8 @@ pub enum Request {
         account_id: String,
         as_of: NaiveDate,
         run_id: Option<i64>,
+        /// The account's golden-record row (for the rules of the rule scores).
+        record: DataFrame,
     },
     /// The whole book of run `run_id` (the screen shows its preview).
     Book { run_id: i64 },
@@ -58,6 +62,10 @@ pub struct Detail {
     pub account_id: String,
     pub weekly: Vec<u64>,
     pub explanation: Option<Explanation>,
+    /// The rules of the rule-based churn risk that fire ([`CHURN_RULES`] indices).
+    pub churn_rules: Vec<usize>,
+    /// The same for cross-sell readiness ([`CROSSSELL_RULES`]).
+    pub crosssell_rules: Vec<usize>,
     /// Asked for and not here yet.
     pub loading: bool,
 }
@@ -70,7 +78,15 @@ pub fn serve(ws: Option<&Workspace>, req: Request) -> Loaded {
             account_id,
             as_of,
             run_id,
+            record,
         } => {
+            let fired = |rules| -> Vec<usize> {
+                compose::fired(&record, rules)
+                    .ok()
+                    .and_then(|rows| rows.into_iter().next())
+                    .map(|row| (0..row.len()).filter(|&i| row[i]).collect())
+                    .unwrap_or_default()
+            };
             let weekly = ws
                 .and_then(|w| {
                     features::weekly_usage(w.conn(), &account_id, as_of, SPARK_WEEKS).ok()
@@ -84,6 +100,8 @@ pub fn serve(ws: Option<&Workspace>, req: Request) -> Loaded {
                 account_id,
                 weekly,
                 explanation,
+                churn_rules: fired(CHURN_RULES),
+                crosssell_rules: fired(CROSSSELL_RULES),
                 loading: false,
             }))
         }
@@ -184,6 +202,7 @@ mod tests {
             account_id: id.into(),
             as_of: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
             run_id: None,
+            record: DataFrame::empty(),
         }
     }
 

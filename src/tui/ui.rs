@@ -374,6 +374,8 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
     } else if detail.is_some_and(|d| d.loading) {
         lines.push(Line::styled("loading…", t.fg(t.muted)));
         lines.push(Line::from(""));
+    } else if let Some(d) = detail.filter(|_| !book.scored()) {
+        rule_lines(app, d, &get, &mut lines);
     } else if book.scored() {
         lines.push(Line::styled(
             "no scores for this account in the run",
@@ -477,6 +479,63 @@ fn driver_line(app: &App, d: &crate::models::churn::Driver, max: f64) -> Line<'s
         Span::styled(format!(" {arrow} {} ", bar(d.contribution, max)), style),
         Span::raw(d.words.clone()),
     ])
+}
+
+/// Without a model run, "why this score" lists the rules of the two rule scores that fired
+/// for the account, with their points.
+fn rule_lines(
+    app: &App,
+    d: &super::loader::Detail,
+    get: &dyn Fn(&str) -> String,
+    lines: &mut Vec<Line>,
+) {
+    use crate::features::compose::{CHURN_RULES, CROSSSELL_RULES, Rule};
+    let t = &app.config.theme;
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let mut block = |title: String, rules: &[Rule], fired: &[usize], none: &str| {
+        lines.push(Line::styled(title, t.header()));
+        if fired.is_empty() {
+            lines.push(Line::styled(format!("  {none}"), t.fg(t.muted)));
+        }
+        for &i in fired {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  +{:<3.0}", rules[i].points), bold),
+                Span::raw(rules[i].words),
+            ]));
+        }
+        let total: f64 = fired.iter().map(|&i| rules[i].points).sum();
+        if total > 100.0 {
+            lines.push(Line::styled(
+                format!("  {total:.0} points, capped at 100"),
+                t.fg(t.muted),
+            ));
+        }
+        lines.push(Line::from(""));
+    };
+    block(
+        format!(
+            "WHY THIS RULE SCORE · churn risk {} of 100",
+            get("compound_churn_risk_score")
+        ),
+        CHURN_RULES,
+        &d.churn_rules,
+        "no churn rule fired",
+    );
+    block(
+        format!(
+            "CROSS-SELL READINESS {} of 100 · {}",
+            get("crosssell_readiness_score"),
+            get("crosssell_readiness_status")
+        ),
+        CROSSSELL_RULES,
+        &d.crosssell_rules,
+        "no readiness rule fired",
+    );
+    lines.push(Line::styled(
+        "rule scores only: press r to run the models",
+        t.fg(t.muted),
+    ));
+    lines.push(Line::from(""));
 }
 
 /// The "why this score" block: drivers as bars with words, the next best action with its

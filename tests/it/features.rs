@@ -493,3 +493,45 @@ fn a_batch_of_dates_matches_each_date_computed_alone() {
         assert!(usage.counts.iter().sum::<f64>() > 0.0, "{d}: no usage");
     }
 }
+
+#[test]
+fn the_rules_that_fire_add_up_to_the_stored_rule_scores() {
+    use cge::features::compose::{CHURN_RULES, CROSSSELL_RULES, Rule, fired};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ws = Workspace::open(&tmp.path().join("rules.db")).unwrap();
+    simulate(&mut ws, &SimConfig::new(400, 5, date("2026-10-31")), false).unwrap();
+    features::build(&mut ws, date("2026-10-31")).unwrap();
+    // The record as stored (what the detail pane lists the rules of), not the built frame.
+    let gr = features::load(&ws, date("2026-10-31")).unwrap().unwrap();
+    let check = |rules: &[Rule], score: &str| {
+        let stored: Vec<f64> = gr
+            .frame
+            .column(score)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        let rows = fired(&gr.frame, rules).unwrap();
+        let mut distinct = std::collections::BTreeSet::new();
+        for (row, want) in rows.iter().zip(&stored) {
+            let sum: f64 = (0..rules.len())
+                .filter(|&i| row[i])
+                .map(|i| rules[i].points)
+                .sum();
+            assert_eq!(sum.min(100.0), *want, "{score}: {row:?}");
+            distinct.insert(*want as i64);
+        }
+        assert!(
+            distinct.len() > 5,
+            "{score} takes many values: {distinct:?}"
+        );
+        // Every rule fires for some account and not for all.
+        for (i, r) in rules.iter().enumerate() {
+            let n = rows.iter().filter(|row| row[i]).count();
+            assert!(n > 0 && n < rows.len(), "{:?} fired {n} times", r.words);
+        }
+    };
+    check(CHURN_RULES, "compound_churn_risk_score");
+    check(CROSSSELL_RULES, "crosssell_readiness_score");
+}

@@ -496,3 +496,64 @@ fn confirming_an_overwrite_writes_the_path_that_was_checked() {
         )
     );
 }
+
+#[test]
+fn without_a_run_the_detail_lists_the_rules_that_fired_and_they_add_up_to_the_score() {
+    let mut a = app();
+    a.update(Action::Resize(140, 50));
+    a.update(Action::ToggleDetail);
+    for _ in 0..6 {
+        let s = screen(&a, 140, 50);
+        let id = a.selected_account().unwrap().to_string();
+        let stored = cell_of(&id, "compound_churn_risk_score");
+        assert!(
+            s.contains(&format!("WHY THIS RULE SCORE · churn risk {stored} of 100")),
+            "{s}"
+        );
+        // The "+N" lines of the churn block add up to the stored score (capped at 100).
+        let block: Vec<&str> = s
+            .lines()
+            .skip_while(|l| !l.contains("WHY THIS RULE SCORE"))
+            .skip(1)
+            .take_while(|l| !l.contains("CROSS-SELL READINESS"))
+            .collect();
+        let sum: f64 = block
+            .iter()
+            .filter_map(|l| {
+                let detail = l.split('│').nth(1)?.trim();
+                detail
+                    .strip_prefix('+')?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .sum();
+        assert_eq!(sum.min(100.0).to_string(), stored, "{id}:\n{s}");
+        a.update(Action::Down);
+    }
+}
+
+/// A stored value of the fixture record, as text.
+fn cell_of(account: &str, column: &str) -> String {
+    let gr = &record().1;
+    let ids = gr
+        .frame
+        .column("account_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .clone();
+    let row = (0..ids.len())
+        .find(|&i| ids.get(i) == Some(account))
+        .unwrap();
+    let v = gr
+        .frame
+        .column(column)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .get(row)
+        .unwrap();
+    v.to_string()
+}
