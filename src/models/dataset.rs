@@ -356,6 +356,22 @@ impl Snapshot {
     }
 }
 
+/// An input's name in words, without a value (feature importance): "days since last
+/// activity", "use of feature_7 (90 days)", "errors in feature_38 (90 days)", "plan tier:
+/// Pro".
+pub fn label(input: &str) -> String {
+    if let Some(feature) = input.strip_prefix("use90:") {
+        return format!("use of {feature} (90 days)");
+    }
+    if let Some(feature) = input.strip_prefix("err90:") {
+        return format!("errors in {feature} (90 days)");
+    }
+    if let Some((name, category)) = input.split_once('=') {
+        return format!("{}: {}", name.replace('_', " "), category.replace('_', " "));
+    }
+    input.replace('_', " ")
+}
+
 /// An input and its value in words a CSM can read aloud, from the feature dictionary:
 /// "days since last activity: 35 days", "engagement level: low", "feature_7 used 12 times
 /// in 90 days", "3 errors in feature_38 in 90 days".
@@ -481,6 +497,14 @@ mod tests {
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn input_names_in_words() {
+        assert_eq!(label("use90:feature_7"), "use of feature_7 (90 days)");
+        assert_eq!(label("err90:feature_38"), "errors in feature_38 (90 days)");
+        assert_eq!(label("plan_tier=Pro"), "plan tier: Pro");
+        assert_eq!(label("days_since_last_activity"), "days since last activity");
     }
 
     #[test]

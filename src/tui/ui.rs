@@ -714,7 +714,7 @@ fn importance_lines(items: &[(String, f64)], k: usize, lines: &mut Vec<Line<'sta
     let max = items.iter().take(k).map(|(_, v)| *v).fold(0.0, f64::max);
     for (name, v) in items.iter().take(k) {
         lines.push(Line::from(format!(
-            "  {:<28} {} {:>4.1} %",
+            "  {:<32} {} {:>4.1} %",
             dictionary_words(name),
             bar(*v, max),
             100.0 * v
@@ -722,11 +722,11 @@ fn importance_lines(items: &[(String, f64)], k: usize, lines: &mut Vec<Line<'sta
     }
 }
 
-/// An input's name as the report shows it (dictionary names are already words enough).
+/// An input's name as the report shows it, in words, cut to the column.
 fn dictionary_words(name: &str) -> String {
-    let mut s = name.replace('_', " ");
-    if s.chars().count() > 28 {
-        s = s.chars().take(27).collect::<String>() + "…";
+    let mut s = crate::models::dataset::label(name);
+    if s.chars().count() > 32 {
+        s = s.chars().take(31).collect::<String>() + "…";
     }
     s
 }
