@@ -504,7 +504,10 @@ mod tests {
         assert_eq!(label("use90:feature_7"), "use of feature_7 (90 days)");
         assert_eq!(label("err90:feature_38"), "errors in feature_38 (90 days)");
         assert_eq!(label("plan_tier=Pro"), "plan tier: Pro");
-        assert_eq!(label("days_since_last_activity"), "days since last activity");
+        assert_eq!(
+            label("days_since_last_activity"),
+            "days since last activity"
+        );
     }
 
     #[test]

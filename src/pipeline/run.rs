@@ -95,6 +95,8 @@ pub struct AccountScore {
     pub crosssell_score: f64,
     /// Up to three product features the account does not use yet, best first.
     pub offers: Vec<Offer>,
+    /// Its nearest lookalikes that use a feature it does not, and what became of them.
+    pub lookalikes: Vec<String>,
     /// Position on the map of the book (2-D PCA of the model inputs).
     pub map: [f64; 2],
     /// The playbook's next best action, with its evidence.
@@ -491,6 +493,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 escalation_probability: escalation.as_ref().map(|(_, p)| p[i]),
                 crosssell_score: 0.0,
                 offers: Vec::new(),
+                lookalikes: Vec::new(),
                 map: [0.0; 2],
                 action: None,
                 change,
@@ -539,11 +542,14 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
         format!("playbook ({})", opts.playbook.source),
     );
     let context = BookContext::of(&today_record)?;
-    let lookalikes = lookalikes(&cs, &today_record, &context)?;
+    let mut lookalikes = lookalikes(&cs, &today_record, &context)?;
     let book: Vec<Facts> = scores
         .iter()
         .map(|s| context.facts(s, lookalikes.get(&s.account_id)))
         .collect();
+    for s in scores.iter_mut() {
+        s.lookalikes = lookalikes.remove(&s.account_id).unwrap_or_default();
+    }
     let actions = decide::decide(&opts.playbook, &book);
     for (s, a) in scores.iter_mut().zip(actions) {
         if let Some(c) = &mut s.change {
@@ -1124,6 +1130,7 @@ pub fn verdict(b: &Evaluation, what: &str) -> String {
 struct ScoreJson {
     drivers: String,
     offers: String,
+    lookalikes: String,
     evidence: Option<String>,
     strongest: String,
     change: Option<String>,
@@ -1134,6 +1141,7 @@ impl ScoreJson {
         Ok(ScoreJson {
             drivers: serde_json::to_string(&s.drivers)?,
             offers: serde_json::to_string(&s.offers)?,
+            lookalikes: serde_json::to_string(&s.lookalikes)?,
             evidence: s
                 .action
                 .as_ref()
@@ -1208,9 +1216,9 @@ pub fn store(
             "INSERT INTO account_scores (run_id, account_id, churn_probability, churn_rule_score,
                  escalation_probability, crosssell_score, arr, drivers_json, offers_json, map_x, map_y,
                  action, urgent, week, action_rank, arr_at_risk, expected_expansion, evidence_json,
-                 contributions_json, change_json, churn_delta)
+                 contributions_json, change_json, churn_delta, lookalikes_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21)",
+                 ?18, ?19, ?20, ?21, ?22)",
         )?;
         let finite = |v: f64| v.is_finite().then_some(v);
         for (i, (s, json)) in report.scores.iter().zip(&json).enumerate() {
@@ -1240,6 +1248,7 @@ pub fn store(
                 json.strongest,
                 json.change,
                 s.change.as_ref().map(|c| c.churn_delta),
+                json.lookalikes,
             ])?;
         }
     }

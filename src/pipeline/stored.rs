@@ -61,6 +61,8 @@ pub struct Explanation {
     pub churn_probability: f64,
     pub drivers: Drivers,
     pub offers: Vec<Offer>,
+    /// Its nearest lookalikes using a feature it does not, with what became of them.
+    pub lookalikes: Vec<String>,
     pub action: Option<String>,
     /// "this week", "queued: week 2" or empty (not urgent).
     pub queue: String,
@@ -216,7 +218,7 @@ fn read_book(
 /// One account's explanation in run `run_id`, or `None` when the run did not score it.
 pub fn explain(conn: &Connection, run_id: i64, account_id: &str) -> Result<Option<Explanation>> {
     conn.query_row(
-        "SELECT churn_probability, drivers_json, offers_json, action, NULL, week,
+        "SELECT churn_probability, drivers_json, offers_json, action, lookalikes_json, week,
                 evidence_json, change_json
          FROM account_scores WHERE run_id = ?1 AND account_id = ?2",
         rusqlite::params![run_id, account_id],
@@ -232,6 +234,9 @@ pub fn explain(conn: &Connection, run_id: i64, account_id: &str) -> Result<Optio
                     .and_then(|j| serde_json::from_str(&j).ok())
                     .unwrap_or_default(),
                 action: r.get(3)?,
+                lookalikes: json(4)?
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
                 queue: queue_label(week.and_then(|w| usize::try_from(w).ok())),
                 evidence: json(6)?.and_then(|j| serde_json::from_str(&j).ok()),
                 change: json(7)?.and_then(|j| serde_json::from_str(&j).ok()),

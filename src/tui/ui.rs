@@ -645,10 +645,15 @@ fn why_lines(app: &App, x: &crate::pipeline::stored::Explanation, lines: &mut Ve
                 o.feature, o.affinity
             )));
         }
-        if let Some(e) = &x.evidence {
-            for l in &e.lookalikes {
-                lines.push(Line::styled(format!("  like {l}"), t.fg(t.muted)));
-            }
+    }
+    if !x.lookalikes.is_empty() {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            "ACCOUNTS LIKE THIS ONE, AND WHAT THEY DID",
+            t.header(),
+        ));
+        for l in &x.lookalikes {
+            lines.push(Line::styled(format!("  {l}"), t.fg(t.muted)));
         }
     }
     lines.push(Line::from(""));

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../assets/sql/migrations/0003_model_runs.sql"),
     include_str!("../../assets/sql/migrations/0004_run_history.sql"),
     include_str!("../../assets/sql/migrations/0005_scores_view_index.sql"),
+    include_str!("../../assets/sql/migrations/0006_lookalikes.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

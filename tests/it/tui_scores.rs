@@ -655,3 +655,34 @@ fn the_map_places_every_account_of_the_view_in_its_risk_band_and_marks_the_selec
     );
     assert_eq!(s.matches('◆').count(), 2, "the marker and its legend: {s}");
 }
+
+#[test]
+fn the_detail_shows_lookalikes_for_any_account_not_only_upsells() {
+    // An account whose action is not an upsell, with lookalikes, per SQL.
+    let (id, json): (String, String) = db()
+        .query_row(
+            &format!(
+                "SELECT s.account_id, s.lookalikes_json {ACTIVE}
+                   AND s.action <> 'Upsell Meeting' AND s.lookalikes_json <> '[]'
+                 ORDER BY s.account_id LIMIT 1"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let lookalikes: Vec<String> = serde_json::from_str(&json).unwrap();
+    let mut a = scored_app();
+    a.update(Action::Resize(200, 60));
+    let row = a.book.as_ref().unwrap().position_of(&id).unwrap();
+    a.update(Action::SelectRow(row));
+    a.update(Action::ToggleDetail);
+    let s = screen(&a, 200, 60);
+    assert!(
+        s.contains("ACCOUNTS LIKE THIS ONE, AND WHAT THEY DID"),
+        "{s}"
+    );
+    for l in &lookalikes {
+        let start: String = l.chars().take(30).collect();
+        assert!(s.contains(&start), "{start:?} missing:\n{s}");
+    }
+}
