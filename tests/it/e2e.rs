@@ -307,4 +307,46 @@ fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
     }
     assert!(!t.alive(), "cge did not quit");
     assert!(Path::new(&path).exists());
+    drop(t);
+
+    // Open again: the stored run shows at once (no new run: the data did not change). The
+    // book is bigger than the first screen's preview, so its rest loads behind it; the
+    // detail's drivers and the report's map of the book come from that run.
+    let t = Tmux::start(&cmd, 150, 40);
+    let s = t.wait_for("the stored run, whole", |s| {
+        s.contains("as of 2026-10-31 · run 1") && s.contains(" · ARR ")
+    });
+    let active: usize = s
+        .lines()
+        .next()
+        .and_then(|l| l.split(" active accounts").next())
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        active > cge::tui::PREVIEW_ROWS,
+        "the book is bigger than the preview"
+    );
+    assert_eq!(footer_count(&s), active, "{s}");
+    assert!(
+        !s.contains("run 2") && !s.contains("loading the book"),
+        "{s}"
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("the detail", |s| s.contains("WHY THIS SCORE"));
+    t.keys(&["Escape", "m"]);
+    let s = t.wait_for("the map", |s| {
+        s.contains(&format!("map of the view · {active} accounts"))
+    });
+    assert_eq!(
+        s.matches('◆').count(),
+        2,
+        "the selected account and the legend: {s}"
+    );
+    t.keys(&["Escape", "q"]);
+    let start = Instant::now();
+    while t.alive() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!t.alive(), "cge did not quit");
 }
