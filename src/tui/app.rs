@@ -1,5 +1,6 @@
 //! The TUI's state and how actions change it. Drawing reads this state and nothing else.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use super::action::Action;
@@ -30,7 +31,8 @@ pub enum Mode {
     },
     Filter(FilterMenu),
     Export(ExportPrompt),
-    Help,
+    /// The keys and the column legend, scrolled this many lines.
+    Help(u16),
     /// The model report of the shown run, scrolled this many lines.
     Report(u16),
 }
@@ -50,6 +52,40 @@ pub struct ExportPrompt {
     pub input: String,
     /// The file exists: waiting for y/n to overwrite exactly this (expanded) path.
     pub confirm_overwrite: Option<PathBuf>,
+}
+
+/// A scrolled text as drawn: the largest useful scroll and the lines in view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scrolled {
+    pub max: u16,
+    pub page: u16,
+}
+
+impl Default for Scrolled {
+    /// Not drawn yet: no end known.
+    fn default() -> Self {
+        Scrolled {
+            max: u16::MAX,
+            page: 10,
+        }
+    }
+}
+
+impl Scrolled {
+    /// Where `action` moves a scroll of `at`; `None` for an action that does not scroll.
+    pub fn scroll(self, at: u16, action: &Action) -> Option<u16> {
+        let page = self.page.max(1);
+        let to = match action {
+            Action::Down | Action::ScrollDown => at.saturating_add(1),
+            Action::Up | Action::ScrollUp => at.saturating_sub(1),
+            Action::PageDown => at.saturating_add(page),
+            Action::PageUp => at.saturating_sub(page),
+            Action::Top => 0,
+            Action::Bottom => self.max,
+            _ => return None,
+        };
+        Some(to.min(self.max))
+    }
 }
 
 /// Serves requests at once, on the UI thread (tests; the real app uses the loader thread).
@@ -85,6 +121,11 @@ pub struct App {
     pub sample: bool,
     /// The user chose the sort: a new book keeps it instead of the default.
     pub user_sorted: bool,
+    /// The scrolled detail as last drawn: how far it can scroll, and its height. Drawing
+    /// knows how many lines the text wraps to; the keys stop at the end with it.
+    pub detail_view: Cell<Scrolled>,
+    /// The same for the overlay shown (help, report).
+    pub overlay_view: Cell<Scrolled>,
     /// Requests for the loader thread, taken by the event loop after each update.
     requests: Vec<Request>,
     inline: Option<InlineLoader>,
@@ -118,6 +159,8 @@ impl App {
             user_sorted: false,
             requests: Vec::new(),
             inline: None,
+            detail_view: Cell::default(),
+            overlay_view: Cell::default(),
         }
     }
 
@@ -213,6 +256,11 @@ impl App {
         self.clamp();
         self.load_detail();
         Ok(())
+    }
+
+    /// The terminal is below the size the UI draws in.
+    pub fn too_small(&self) -> bool {
+        self.size.0 < MIN_WIDTH || self.size.1 < MIN_HEIGHT
     }
 
     pub fn selected_account(&self) -> Option<&str> {
@@ -374,27 +422,33 @@ impl App {
             self.quit = true;
             return;
         }
-        match self.mode.clone() {
-            Mode::Help => {
-                if matches!(
-                    action,
-                    Action::Back | Action::Help | Action::Quit | Action::Confirm
-                ) {
-                    self.mode = Mode::Normal;
-                }
+        if self.too_small() {
+            // Nothing is drawn but the message: no key may change what cannot be seen.
+            if action == Action::Quit {
+                self.quit = true;
             }
-            Mode::Report(scroll) => match action {
-                Action::Down | Action::ScrollDown => {
-                    self.mode = Mode::Report(scroll.saturating_add(1))
+            return;
+        }
+        match self.mode.clone() {
+            Mode::Help(scroll) => match action {
+                Action::Back | Action::Help | Action::Quit | Action::Confirm => {
+                    self.mode = Mode::Normal
                 }
-                Action::Up | Action::ScrollUp => self.mode = Mode::Report(scroll.saturating_sub(1)),
-                Action::PageDown => self.mode = Mode::Report(scroll.saturating_add(10)),
-                Action::PageUp => self.mode = Mode::Report(scroll.saturating_sub(10)),
-                Action::Top => self.mode = Mode::Report(0),
+                a => {
+                    if let Some(to) = self.overlay_view.get().scroll(scroll, &a) {
+                        self.mode = Mode::Help(to);
+                    }
+                }
+            },
+            Mode::Report(scroll) => match action {
                 Action::Back | Action::Report | Action::Quit | Action::Confirm => {
                     self.mode = Mode::Normal
                 }
-                _ => {}
+                a => {
+                    if let Some(to) = self.overlay_view.get().scroll(scroll, &a) {
+                        self.mode = Mode::Report(to);
+                    }
+                }
             },
             Mode::Search { query, origin } => self.update_search(action, query, origin),
             Mode::Filter(menu) => self.update_filter(action, menu),
@@ -428,16 +482,10 @@ impl App {
             return;
         }
         if self.focus_detail && self.show_detail {
-            match action {
-                Action::Down | Action::ScrollDown => {
-                    self.detail_scroll = self.detail_scroll.saturating_add(1);
-                    return;
-                }
-                Action::Up | Action::ScrollUp => {
-                    self.detail_scroll = self.detail_scroll.saturating_sub(1);
-                    return;
-                }
-                _ => {}
+            // Moves scroll the detail, to its end and no further; the table stays put.
+            if let Some(to) = self.detail_view.get().scroll(self.detail_scroll, &action) {
+                self.detail_scroll = to;
+                return;
             }
         }
         match action {
@@ -553,6 +601,11 @@ impl App {
                     self.load_detail();
                 }
                 self.focus_detail = !self.focus_detail;
+                self.status = Some(if self.focus_detail {
+                    "detail focused: j/k, PgDn, g/G scroll it · Tab back to the table".into()
+                } else {
+                    "table focused: j/k move · Tab to the detail".into()
+                });
                 self.clamp();
             }
             Action::ToggleMeanings => self.show_meanings = !self.show_meanings,
@@ -576,9 +629,13 @@ impl App {
                     self.refresh_requested = true;
                 }
             }
-            Action::Help => self.mode = Mode::Help,
+            Action::Help => {
+                self.overlay_view.set(Scrolled::default());
+                self.mode = Mode::Help(0)
+            }
             Action::Report => {
                 if self.report.is_some() {
+                    self.overlay_view.set(Scrolled::default());
                     self.mode = Mode::Report(0);
                 } else {
                     self.status = Some(match self.book.as_ref().is_some_and(Book::scored) {

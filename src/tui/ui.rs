@@ -10,7 +10,7 @@ use ratatui::widgets::{
     ListItem, ListState, Paragraph, Row, Table, Wrap,
 };
 
-use super::app::{App, DETAIL_WIDTH, MIN_HEIGHT, MIN_WIDTH, Mode, SPARK_WEEKS};
+use super::app::{App, DETAIL_WIDTH, MIN_HEIGHT, MIN_WIDTH, Mode, SPARK_WEEKS, Scrolled};
 use super::book::{COLUMNS, FILTER_KINDS, Fmt, format_number};
 use crate::features::dictionary::{self, Group, Kind};
 use crate::models::evaluate::Evaluation;
@@ -118,7 +118,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     draw_footer(f, app, footer);
     match &app.mode {
-        Mode::Help => draw_help(f, app, area),
+        Mode::Help(scroll) => draw_help(f, app, *scroll, area),
         Mode::Filter(menu) => draw_filter_menu(f, app, menu, area),
         Mode::Export(prompt) => draw_export(f, app, prompt, area),
         Mode::Report(scroll) => {
@@ -272,11 +272,8 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         });
         let row = Row::new(cells);
         if r == app.selected {
-            row.style(if app.focus_detail {
-                Style::new().add_modifier(Modifier::BOLD)
-            } else {
-                t.selected()
-            })
+            // Highlighted whichever pane has the focus: the detail is about this row.
+            row.style(t.selected())
         } else {
             row
         }
@@ -422,12 +419,21 @@ fn draw_detail(f: &mut Frame, app: &App, area: Rect) {
             }
         }
     }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((app.detail_scroll, 0)),
-        rest,
-    );
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let scroll = scrolled(&app.detail_view, &text, rest, app.detail_scroll);
+    f.render_widget(text.scroll((scroll, 0)), rest);
+}
+
+/// Record how far `text` can scroll in `area` (for the keys) and the scroll to draw:
+/// `wanted`, but never past the last line.
+fn scrolled(view: &std::cell::Cell<Scrolled>, text: &Paragraph, area: Rect, wanted: u16) -> u16 {
+    let lines = text.line_count(area.width);
+    let max = u16::try_from(lines.saturating_sub(area.height as usize)).unwrap_or(u16::MAX);
+    view.set(Scrolled {
+        max,
+        page: area.height.saturating_sub(1).max(1),
+    });
+    wanted.min(max)
 }
 
 /// Weekly counts as one line of block characters, scaled to the peak.
@@ -907,13 +913,9 @@ fn draw_report(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
     if map_h > 0 {
         super::map::draw(f, app, map_row);
     }
-    f.render_widget(
-        Paragraph::new(report_lines(app, r))
-            .style(Style::new())
-            .scroll((scroll, 0))
-            .wrap(Wrap { trim: false }),
-        text,
-    );
+    let lines = Paragraph::new(report_lines(app, r)).wrap(Wrap { trim: false });
+    let scroll = scrolled(&app.overlay_view, &lines, text, scroll);
+    f.render_widget(lines.scroll((scroll, 0)), text);
 }
 
 /// A line of a chart, drawn in Braille dots.
@@ -1114,7 +1116,7 @@ fn popup(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
-fn draw_help(f: &mut Frame, app: &App, area: Rect) {
+fn draw_help(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
     let t = &app.config.theme;
     let map = &app.config.keymap;
     let mut lines: Vec<Line> = map
@@ -1148,13 +1150,19 @@ fn draw_help(f: &mut Frame, app: &App, area: Rect) {
     ] {
         lines.push(Line::styled(text, t.fg(t.muted)));
     }
-    let h = lines.len() as u16 + 2;
-    let r = popup(area, 84, h);
+    // As wide as the screen allows; as tall as the text wraps to, scrolling when taller.
+    let width = area.width.saturating_sub(2).min(86);
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let h = (text.line_count(width.saturating_sub(2)) as u16).saturating_add(2);
+    let r = popup(area, width, h.min(area.height));
+    let block = Block::bordered()
+        .title(" keys (Esc closes) ")
+        .title_bottom(" j/k PgDn/PgUp g/G scroll ");
+    let inner = block.inner(r);
+    let scroll = scrolled(&app.overlay_view, &text, inner, scroll);
     f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" keys (Esc closes) ")),
-        r,
-    );
+    f.render_widget(block, r);
+    f.render_widget(text.scroll((scroll, 0)), inner);
 }
 
 fn draw_filter_menu(f: &mut Frame, app: &App, menu: &super::app::FilterMenu, area: Rect) {

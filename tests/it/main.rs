@@ -15,4 +15,5 @@ mod pipeline;
 mod simulate;
 mod support;
 mod tui;
+mod tui_craft;
 mod tui_scores;

@@ -30,7 +30,7 @@ fn record() -> &'static (tempfile::TempDir, GoldenRecord) {
     })
 }
 
-fn app_with(export_dir: &Path) -> App {
+pub(crate) fn app_with(export_dir: &Path) -> App {
     let mut app = App::new(
         Config::builtin(true),
         Path::new("/data/workspace.db"),
@@ -44,7 +44,7 @@ fn app_with(export_dir: &Path) -> App {
     app
 }
 
-fn app() -> App {
+pub(crate) fn app() -> App {
     app_with(Path::new("/exports"))
 }
 
