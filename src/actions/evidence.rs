@@ -133,7 +133,8 @@ fn context(f: &Facts) -> String {
 /// Compact dollars: $950, $1.2k, $3.4M, $1.1B. The unit steps up where rounding would
 /// otherwise print "$1000.0k".
 pub fn money_short(v: f64) -> String {
-    let (sign, a) = if v < 0.0 { ("-", -v) } else { ("", v) };
+    // Below half a dollar either way shows as $0 (not "$-0").
+    let (sign, a) = if v <= -0.5 { ("-", -v) } else { ("", v.abs()) };
     if a >= 999_950_000.0 {
         format!("{sign}${:.1}B", a / 1e9)
     } else if a >= 999_950.0 {

@@ -405,10 +405,33 @@ impl App {
                     (from + n - i) % n
                 }
             })
-            .find(|&r| {
-                book.name(r)
-                    .is_some_and(|name| name.to_lowercase().contains(&q))
-            })
+            .find(|&r| book.matches(r, &q))
+    }
+
+    /// Accounts matching the search `query` (name or id): in the view, and in the whole
+    /// book (filters included or not).
+    pub fn search_counts(&self, query: &str) -> (usize, usize) {
+        let Some(book) = self.book.as_ref() else {
+            return (0, 0);
+        };
+        if query.is_empty() {
+            return (0, 0);
+        }
+        let q = query.to_lowercase();
+        let in_view = (0..book.len()).filter(|&r| book.matches(r, &q)).count();
+        (in_view, book.count_matching(&q))
+    }
+
+    /// Why a search found nothing in the view, and whether the filters hide matches.
+    pub fn no_match(&self, query: &str) -> String {
+        let (_, whole) = self.search_counts(query);
+        if whole > 0 {
+            format!(
+                "no account in this view matches {query:?}; {whole} in the whole book (the filters hide them: Backspace removes the last)"
+            )
+        } else {
+            format!("no account matches {query:?} (name or id)")
+        }
     }
 
     /// Apply one action.
@@ -418,6 +441,8 @@ impl App {
             self.clamp();
             return;
         }
+        // A message stays until the next key: the footer's key hints come back after it.
+        self.status = None;
         if action == Action::ForceQuit {
             self.quit = true;
             return;
@@ -555,9 +580,7 @@ impl App {
                     None if self.last_search.is_empty() => {
                         self.status = Some("no search yet: press / to search".into())
                     }
-                    None => {
-                        self.status = Some(format!("no account matches {:?}", self.last_search))
-                    }
+                    None => self.status = Some(self.no_match(&self.last_search)),
                 }
             }
             Action::FilterMenu if self.book.is_some() => {
@@ -650,7 +673,7 @@ impl App {
                     self.focus_detail = false;
                     self.clamp();
                 } else {
-                    self.status = None;
+                    self.last_search.clear();
                 }
             }
             _ => {}
@@ -670,22 +693,15 @@ impl App {
             }
             Action::Back | Action::Quit => {
                 self.mode = Mode::Normal;
+                self.last_search.clear();
                 self.move_to(origin);
                 return;
             }
             _ => return,
         }
         match self.find(&query, origin, true) {
-            Some(r) => {
-                self.move_to(r);
-                self.status = None;
-            }
-            None => {
-                self.move_to(origin);
-                if !query.is_empty() {
-                    self.status = Some(format!("no account matches {query:?}"));
-                }
-            }
+            Some(r) => self.move_to(r),
+            None => self.move_to(origin),
         }
         self.last_search = query.clone();
         self.mode = Mode::Search { query, origin };
@@ -802,8 +818,23 @@ impl App {
             }
             Action::Confirm => {
                 let path = expand_home(prompt.input.trim(), self.home.as_deref());
+                let folder = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(Path::to_path_buf);
                 if path.as_os_str().is_empty() {
                     self.status = Some("type a file name".into());
+                } else if path.is_dir() {
+                    self.status = Some(format!(
+                        "{} is a folder: add a file name to it",
+                        path.display()
+                    ));
+                } else if let Some(dir) = folder.filter(|d| !d.is_dir()) {
+                    // Never create folders behind the user's back: a typo would hide the file.
+                    self.status = Some(format!(
+                        "no folder {}: create it first, or choose another path",
+                        dir.display()
+                    ));
                 } else if path.exists() {
                     prompt.confirm_overwrite = Some(path);
                 } else {

@@ -150,6 +150,15 @@ impl Filter {
         }
     }
 
+    /// The field a filter is on: filters on one field combine with OR, fields with AND.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Filter::Equals { column, .. } => column,
+            Filter::RenewalWithin(_) => "contract renewal",
+            Filter::ChurnAtLeast(_) => "churn band",
+        }
+    }
+
     /// The columns the filter reads.
     fn columns(&self) -> Vec<&'static str> {
         match self {
@@ -370,6 +379,26 @@ impl Book {
             .and_then(|&r| self.names.get(r as usize))
     }
 
+    /// The view row's account name or id contains `lowercase_query`.
+    pub fn matches(&self, view_row: usize, lowercase_query: &str) -> bool {
+        self.order
+            .get(view_row)
+            .is_some_and(|&r| self.row_matches(r as usize, lowercase_query))
+    }
+
+    fn row_matches(&self, row: usize, q: &str) -> bool {
+        let hit = |s: Option<&str>| s.is_some_and(|s| s.to_lowercase().contains(q));
+        hit(self.names.get(row)) || hit(self.ids.get(row))
+    }
+
+    /// Accounts of the whole book (whatever the filters) whose name or id contains
+    /// `lowercase_query`.
+    pub fn count_matching(&self, lowercase_query: &str) -> usize {
+        (0..self.frame.height())
+            .filter(|&r| self.row_matches(r, lowercase_query))
+            .count()
+    }
+
     /// Total ARR of the rows in the view.
     pub fn view_arr(&self) -> f64 {
         self.order
@@ -466,12 +495,15 @@ impl Book {
             .select(used)?
             .lazy()
             .with_row_index("__row", None);
-        if let Some(mask) = self
-            .filters
-            .iter()
-            .map(Filter::expr)
-            .reduce(|a, b| a.and(b))
-        {
+        // Values of one field widen the view (owner A or owner B); fields narrow it.
+        let mut fields: Vec<(&str, Expr)> = Vec::new();
+        for f in &self.filters {
+            match fields.iter_mut().find(|(k, _)| *k == f.field()) {
+                Some((_, e)) => *e = e.clone().or(f.expr()),
+                None => fields.push((f.field(), f.expr())),
+            }
+        }
+        if let Some(mask) = fields.into_iter().map(|(_, e)| e).reduce(|a, b| a.and(b)) {
             lf = lf.filter(mask);
         }
         if let Some((column, descending)) = self.sort {

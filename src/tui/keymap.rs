@@ -271,11 +271,24 @@ impl Keymap {
     }
 
     /// Footer hints: "s sort · / search · ...".
-    pub fn footer(&self) -> String {
+    /// The footer's key hints, most useful first, except help and quit (always shown).
+    pub fn footer_hints(&self) -> Vec<String> {
         self.bindings
             .iter()
             .filter(|b| b.footer && !b.keys.is_empty())
+            .filter(|b| !matches!(b.action, Action::Help | Action::Quit))
             .map(|b| format!("{} {}", b.keys[0], b.action.name().replace('_', " ")))
+            .collect()
+    }
+
+    /// "? help · q quit", with the keys as bound.
+    pub fn footer_essential(&self) -> String {
+        [Action::Help, Action::Quit]
+            .iter()
+            .filter_map(|a| {
+                let b = self.bindings.iter().find(|b| b.action == *a)?;
+                Some(format!("{} {}", b.keys.first()?, a.name()))
+            })
             .collect::<Vec<_>>()
             .join(" · ")
     }

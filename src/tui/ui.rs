@@ -193,29 +193,74 @@ pub fn thousands(n: usize) -> String {
 
 fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
     let t = &app.config.theme;
-    let line = match &app.mode {
-        Mode::Search { query, .. } => Line::from(vec![
+    let mut spans = match &app.mode {
+        Mode::Search { query, .. } => vec![
             Span::styled(" search: ", t.fg(t.accent)),
             Span::raw(format!("{query}▏")),
-        ]),
+        ],
         _ => {
-            let filters: Vec<String> = app
-                .book
-                .as_ref()
-                .map(|b| b.filters.iter().map(|f| f.describe()).collect())
-                .unwrap_or_default();
+            let filters = app.book.as_ref().map(filter_text).unwrap_or_default();
             if filters.is_empty() {
-                Line::styled(" all accounts (f to filter)", t.fg(t.muted))
+                vec![Span::styled(" all accounts (f to filter)", t.fg(t.muted))]
             } else {
-                Line::from(vec![
+                vec![
                     Span::styled(" filters: ", t.fg(t.accent)),
-                    Span::raw(filters.join(" › ")),
+                    Span::raw(filters),
                     Span::styled("  (Backspace removes the last)", t.fg(t.muted)),
-                ])
+                ]
             }
         }
     };
-    f.render_widget(line, area);
+    let query = match &app.mode {
+        Mode::Search { query, .. } => query.as_str(),
+        _ => app.last_search.as_str(),
+    };
+    if !query.is_empty() {
+        let (in_view, whole) = app.search_counts(query);
+        let what = if in_view > 0 {
+            let searching = matches!(app.mode, Mode::Search { .. });
+            format!(
+                "  {in_view} match{}{}",
+                if in_view == 1 { "" } else { "es" },
+                if searching {
+                    " (name or id) · Enter keeps it"
+                } else {
+                    " · n/N next/previous · Esc clears"
+                }
+            )
+        } else if whole > 0 {
+            format!("  none in this view; {whole} hidden by the filters")
+        } else {
+            "  no account matches (name or id)".into()
+        };
+        if !matches!(app.mode, Mode::Search { .. }) {
+            spans.push(Span::styled(format!("  search {query:?}"), t.fg(t.accent)));
+        }
+        let style = if in_view > 0 {
+            t.fg(t.muted)
+        } else {
+            t.fg(t.warn)
+        };
+        spans.push(Span::styled(what, style));
+    }
+    f.render_widget(Line::from(spans), area);
+}
+
+/// The filters as the bar shows them: values of one field joined by "or", fields by "›".
+fn filter_text(book: &super::book::Book) -> String {
+    let mut fields: Vec<(&str, Vec<String>)> = Vec::new();
+    for f in &book.filters {
+        let text = f.describe();
+        match fields.iter_mut().find(|(k, _)| *k == f.field()) {
+            Some((_, v)) => v.push(text.split(": ").last().unwrap_or(&text).to_string()),
+            None => fields.push((f.field(), vec![text])),
+        }
+    }
+    fields
+        .into_iter()
+        .map(|(_, v)| v.join(" or "))
+        .collect::<Vec<_>>()
+        .join(" › ")
 }
 
 fn score_style(app: &App, key: &str, text: &str) -> Style {
@@ -1091,18 +1136,56 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
             )
         }
     };
-    let right = match &app.status {
-        Some(s) => s.clone(),
-        None => app.config.keymap.footer(),
+    // Right: help and quit, always. Middle: the status message, else as many key hints
+    // as fit.
+    let essential = format!(" {} ", app.config.keymap.footer_essential());
+    let room =
+        (area.width as usize).saturating_sub(left.chars().count() + 2 + essential.chars().count());
+    let middle = match &app.status {
+        Some(s) => fit(s, room),
+        None => {
+            let mut text = String::new();
+            for h in app.config.keymap.footer_hints() {
+                let next = if text.is_empty() {
+                    h.clone()
+                } else {
+                    format!("{text} · {h}")
+                };
+                if next.chars().count() > room {
+                    break;
+                }
+                text = next;
+            }
+            text
+        }
+    };
+    let pad = room.saturating_sub(middle.chars().count());
+    let middle_style = if app.status.is_some() {
+        Style::new()
+    } else {
+        t.fg(t.muted)
     };
     f.render_widget(
         Line::from(vec![
             Span::styled(left, Style::new().add_modifier(Modifier::BOLD)),
             Span::raw("│ "),
-            Span::styled(right, t.fg(t.muted)),
+            Span::styled(middle, middle_style),
+            Span::raw(" ".repeat(pad)),
+            Span::styled(essential, t.fg(t.accent)),
         ]),
         area,
     );
+}
+
+/// `s` cut to `width` characters, with "…" when cut.
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        s.chars().take(width - 1).collect::<String>() + "…"
+    }
 }
 
 fn popup(area: Rect, width: u16, height: u16) -> Rect {

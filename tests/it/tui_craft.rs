@@ -10,7 +10,7 @@ use cge::features::dictionary::{FEATURES, Group};
 use cge::tui::app::Mode;
 use cge::tui::{Action, App};
 
-use crate::tui::{app, screen};
+use crate::tui::{app, screen, view_values};
 
 /// The last line of the detail: the last feature of the last group.
 fn last_detail_line() -> &'static str {
@@ -166,4 +166,218 @@ fn no_key_acts_while_the_terminal_is_too_small_except_quit() {
     a.update(Action::Resize(50, 10));
     a.update(Action::Quit);
     assert!(a.quit, "q still quits");
+}
+
+fn add_filter(a: &mut App, kind_label: &str, value: &str) {
+    a.update(Action::FilterMenu);
+    let Mode::Filter(menu) = &a.mode else {
+        panic!("no filter menu")
+    };
+    let k = menu
+        .options
+        .iter()
+        .position(|o| o.starts_with(kind_label))
+        .unwrap();
+    for _ in 0..k {
+        a.update(Action::Down);
+    }
+    a.update(Action::Confirm);
+    let Mode::Filter(menu) = &a.mode else {
+        panic!("no value menu")
+    };
+    let v = menu.options.iter().position(|o| o == value).unwrap();
+    for _ in 0..v {
+        a.update(Action::Down);
+    }
+    a.update(Action::Confirm);
+}
+
+#[test]
+fn two_values_of_one_field_widen_the_view_and_fields_narrow_it() {
+    let mut a = app();
+    let owners = view_values(&a, "owner");
+    let plans = view_values(&a, "plan_tier");
+    let mut distinct = owners.clone();
+    distinct.sort();
+    distinct.dedup();
+    let (x, y) = (distinct[0].clone(), distinct[1].clone());
+    let count = |o: &[&str], plan: Option<&str>| {
+        owners
+            .iter()
+            .zip(&plans)
+            .filter(|(ow, p)| o.contains(&ow.as_str()) && plan.is_none_or(|pl| pl == *p))
+            .count()
+    };
+    add_filter(&mut a, "owner", &x);
+    add_filter(&mut a, "owner", &y);
+    assert_eq!(a.book.as_ref().unwrap().len(), count(&[&x, &y], None));
+    let s = screen(&a, 120, 30);
+    assert!(s.contains(&format!("owner: {x} or {y}")), "{s}");
+    add_filter(&mut a, "plan", "Pro");
+    assert_eq!(
+        a.book.as_ref().unwrap().len(),
+        count(&[&x, &y], Some("Pro"))
+    );
+    assert!(screen(&a, 120, 30).contains(&format!("owner: {x} or {y} › plan: Pro")));
+}
+
+#[test]
+fn an_empty_view_shows_arr_as_zero_dollars() {
+    assert_eq!(cge::actions::evidence::money_short(-0.0), "$0");
+    assert_eq!(cge::actions::evidence::money_short(-0.2), "$0");
+    assert_eq!(cge::actions::evidence::money_short(-1200.0), "-$1.2k");
+    // A view nothing passes (an owner no account has): its ARR sums to -0.0 in Rust.
+    let mut a = app();
+    let book = a.book.as_mut().unwrap();
+    book.filters.push(cge::tui::book::Filter::Equals {
+        column: "owner",
+        label: "owner",
+        value: "Nobody At All".into(),
+    });
+    book.apply().unwrap();
+    assert!(book.is_empty());
+    let total = book.total();
+    let s = screen(&a, 120, 30);
+    assert!(s.contains(&format!(" 0/{total} · ARR $0 ")), "{s}");
+}
+
+#[test]
+fn export_refuses_a_folder_and_a_missing_folder_and_asks_before_overwriting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = crate::tui::app_with(tmp.path());
+    let type_path = |a: &mut App, p: &std::path::Path| {
+        a.update(Action::Export);
+        for _ in 0..300 {
+            a.update(Action::InputBackspace);
+        }
+        for c in p.display().to_string().chars() {
+            a.update(Action::Input(c));
+        }
+        a.update(Action::Confirm);
+    };
+    // A folder: said plainly, nothing asked, nothing written.
+    type_path(&mut a, tmp.path());
+    assert!(
+        a.status.clone().unwrap().contains("is a folder"),
+        "{:?}",
+        a.status
+    );
+    assert!(matches!(&a.mode, Mode::Export(p) if p.confirm_overwrite.is_none()));
+    a.update(Action::Back);
+    // A missing folder is not created.
+    let missing = tmp.path().join("no-such-dir").join("x.csv");
+    type_path(&mut a, &missing);
+    assert!(
+        a.status.clone().unwrap().contains("no folder"),
+        "{:?}",
+        a.status
+    );
+    assert!(!missing.parent().unwrap().exists());
+    a.update(Action::Back);
+    // An existing file: the prompt asks y/n and says which keys do what; Enter keeps it.
+    let file = tmp.path().join("old.csv");
+    std::fs::write(&file, "keep me").unwrap();
+    type_path(&mut a, &file);
+    let s = screen(&a, 120, 30);
+    assert!(
+        s.contains("y overwrite") && !s.contains("Enter write"),
+        "{s}"
+    );
+    a.update(Action::Confirm);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+    assert!(a.status.clone().unwrap().contains("not overwritten"));
+}
+
+#[test]
+fn a_status_message_lasts_one_key_and_help_and_quit_stay_in_the_footer_at_80_columns() {
+    let mut a = app();
+    a.update(Action::Resize(80, 24));
+    let s = screen(&a, 80, 24);
+    let footer = s.lines().last().unwrap();
+    assert!(footer.contains("? help · q quit"), "{footer}");
+    a.update(Action::SearchNext); // "no search yet"
+    let footer = screen(&a, 80, 24).lines().last().unwrap().to_string();
+    assert!(
+        footer.contains("no search yet") && footer.contains("? help · q quit"),
+        "{footer}"
+    );
+    a.update(Action::Down);
+    let footer = screen(&a, 80, 24).lines().last().unwrap().to_string();
+    assert!(
+        !footer.contains("no search yet") && footer.contains("s sort"),
+        "{footer}"
+    );
+    // A search that found nothing: Esc leaves no message behind.
+    a.update(Action::Search);
+    for c in "zzzz".chars() {
+        a.update(Action::Input(c));
+    }
+    assert!(screen(&a, 80, 24).contains("no account matches"));
+    a.update(Action::Back);
+    let s = screen(&a, 80, 24);
+    assert!(
+        !s.contains("no account matches") && !s.contains("zzzz"),
+        "{s}"
+    );
+}
+
+#[test]
+fn search_finds_ids_counts_matches_keeps_its_term_and_names_the_filters_that_hide_matches() {
+    let mut a = app();
+    let ids = view_values(&a, "account_id");
+    let names = view_values(&a, "account_name");
+    // By id.
+    let target = ids[10].clone();
+    a.update(Action::Search);
+    for c in target.to_lowercase().chars() {
+        a.update(Action::Input(c));
+    }
+    assert_eq!(a.selected_account(), Some(target.as_str()));
+    a.update(Action::Confirm);
+    let s = screen(&a, 120, 30);
+    assert!(
+        s.contains(&format!("search {:?}", target.to_lowercase())),
+        "{s}"
+    );
+    assert!(s.contains("1 match · n/N"), "{s}");
+    // A word several names share: the count is the view's.
+    let word = names[0].split_whitespace().last().unwrap().to_string();
+    let want = names
+        .iter()
+        .zip(&ids)
+        .filter(|(n, i)| {
+            n.to_lowercase().contains(&word.to_lowercase())
+                || i.to_lowercase().contains(&word.to_lowercase())
+        })
+        .count();
+    a.update(Action::Search);
+    for c in word.chars() {
+        a.update(Action::Input(c));
+    }
+    a.update(Action::Confirm);
+    assert!(
+        screen(&a, 120, 30).contains(&format!("{want} match")),
+        "{want}"
+    );
+    // Filtered away: the message says the filters hide it.
+    let owner = view_values(&a, "owner")[0].clone();
+    let other = view_values(&a, "owner")
+        .into_iter()
+        .zip(&ids)
+        .find(|(o, _)| *o != owner)
+        .map(|(_, id)| id.clone())
+        .unwrap();
+    add_filter(&mut a, "owner", &owner);
+    a.update(Action::Search);
+    for c in other.chars() {
+        a.update(Action::Input(c));
+    }
+    let s = screen(&a, 120, 30);
+    assert!(
+        s.contains("none in this view; 1 hidden by the filters"),
+        "{s}"
+    );
+    a.update(Action::Confirm);
+    a.update(Action::SearchNext);
+    assert!(a.status.clone().unwrap().contains("the filters hide them"));
 }
