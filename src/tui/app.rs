@@ -99,6 +99,9 @@ pub struct App {
     pub offset: usize,
     /// The column cursor, for `[`/`]`.
     pub column: usize,
+    /// The first scrolled column shown after the frozen account column (an index into
+    /// `ui::scrollable`): the table scrolls sideways to keep the cursor in view.
+    pub col_offset: usize,
     pub show_detail: bool,
     pub focus_detail: bool,
     pub detail_scroll: u16,
@@ -140,6 +143,7 @@ impl App {
             selected: 0,
             offset: 0,
             column: 0,
+            col_offset: 0,
             show_detail: false,
             focus_detail: false,
             detail_scroll: 0,
@@ -360,6 +364,31 @@ impl App {
     fn resort(&mut self, sort: Option<(usize, bool)>) {
         self.user_sorted = true;
         self.reorder(|b| b.sort = sort);
+        self.follow_column();
+    }
+
+    /// Scroll the table sideways so that the column cursor is on screen.
+    pub fn follow_column(&mut self) {
+        let scored = self.book.as_ref().is_some_and(Book::scored);
+        let rest = super::ui::scrollable(scored);
+        self.col_offset = self.col_offset.min(rest.len().saturating_sub(1));
+        let Some(area) = super::ui::table_area(self) else {
+            return;
+        };
+        let Some(at) = rest.iter().position(|&c| c == self.column) else {
+            return; // the frozen account column is always on screen
+        };
+        if at < self.col_offset {
+            self.col_offset = at;
+        }
+        while self.col_offset < at
+            && !super::ui::visible_columns(area, scored, self.col_offset)
+                .cols
+                .iter()
+                .any(|&(c, _, _)| c == self.column)
+        {
+            self.col_offset += 1;
+        }
     }
 
     /// Columns the book shows: a model run's only when it has one.
@@ -439,6 +468,7 @@ impl App {
         if let Action::Resize(w, h) = action {
             self.size = (w, h);
             self.clamp();
+            self.follow_column();
             return;
         }
         // A message stays until the next key: the footer's key hints come back after it.
@@ -531,8 +561,14 @@ impl App {
                 self.focus_detail = false;
                 self.move_to(r)
             }
-            Action::ColumnLeft => self.column = self.next_column(self.column, false, false),
-            Action::ColumnRight => self.column = self.next_column(self.column, true, false),
+            Action::ColumnLeft => {
+                self.column = self.next_column(self.column, false, false);
+                self.follow_column();
+            }
+            Action::ColumnRight => {
+                self.column = self.next_column(self.column, true, false);
+                self.follow_column();
+            }
             Action::SortNext => {
                 let next = match self.book.as_ref().and_then(|b| b.sort) {
                     Some((c, _)) => self.next_column(c, true, true),
@@ -916,7 +952,7 @@ impl App {
         }
         if y == area.y {
             let scored = self.book.as_ref().is_some_and(Book::scored);
-            return super::ui::column_at(area, x, scored).map(Action::SortBy);
+            return super::ui::column_at(area, x, scored, self.col_offset).map(Action::SortBy);
         }
         let row = self.offset + (y - area.y - 1) as usize;
         (row < self.rows()).then_some(Action::SelectRow(row))

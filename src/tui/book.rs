@@ -92,26 +92,28 @@ pub const ESCALATION: &[&str] = &["healthy", "watch", "at_risk", "critical"];
 pub const CROSSSELL: &[&str] = &["not_ready", "warming", "ready"];
 pub const PLANS: &[&str] = &["Basic", "Pro", "Enterprise"];
 
-/// The accounts table, left to right: who, what the models say and do, then the health.
+/// The accounts table, left to right, by what a CSM needs first: who (frozen while the
+/// table scrolls sideways), how risky, how much is at stake, when it renews, what to do,
+/// how support and usage go; then the rest.
 pub const COLUMNS: &[ColumnSpec] = &[
     c("account_name", "Account", 22, false, Fmt::Text),
     m("churn_probability", "Churn", 6, true, Fmt::Churn),
-    m("next_best_action", "Action", 19, false, Fmt::Text),
-    m("arr_at_risk", "AtRisk", 7, true, Fmt::Money),
+    c("compound_churn_risk_score", "Rule", 5, true, Fmt::Score),
     c("total_arr", "ARR", 7, true, Fmt::Money),
+    m("arr_at_risk", "AtRisk", 7, true, Fmt::Money),
+    c("days_to_next_renewal", "Renew", 5, false, Fmt::Int),
+    m("next_best_action", "Action", 19, false, Fmt::Text),
+    ranked("escalation_health_status", "Support", 8, ESCALATION),
+    c("usage_velocity_30day", "Trend", 6, false, Fmt::Trend),
     c("owner", "Owner", 13, false, Fmt::Text),
     m("escalation_probability", "Esc", 4, true, Fmt::Percent),
     m("crosssell_score", "XSell", 5, true, Fmt::Percent),
-    c("days_to_next_renewal", "Renew", 5, false, Fmt::Int),
+    c("crosssell_readiness_score", "Ready", 5, true, Fmt::Score),
+    ranked("engagement_level", "Engage", 7, ENGAGEMENT),
     c("billing_frequency", "Billing", 7, false, Fmt::Text),
     ranked("plan_tier", "Plan", 10, PLANS),
-    ranked("engagement_level", "Engage", 7, ENGAGEMENT),
-    c("usage_velocity_30day", "Trend", 6, false, Fmt::Trend),
     c("open_tickets", "Open", 5, true, Fmt::Int),
     c("high_priority_tickets", "HiPri", 6, true, Fmt::Int),
-    ranked("escalation_health_status", "Support", 8, ESCALATION),
-    c("compound_churn_risk_score", "Rule", 5, true, Fmt::Score),
-    c("crosssell_readiness_score", "Ready", 5, true, Fmt::Score),
     c("industry", "Industry", 13, false, Fmt::Text),
 ];
 

@@ -64,26 +64,53 @@ pub fn table_area(app: &App) -> Option<Rect> {
     Some(body_split(app, body).0)
 }
 
-/// The visible columns and their x offsets within `area`; a model run's columns only when
-/// the book is `scored`.
-pub fn visible_columns(area: Rect, scored: bool) -> Vec<(usize, u16, u16)> {
-    let mut x = area.x;
-    let mut out = Vec::new();
-    for (i, c) in COLUMNS.iter().enumerate() {
-        if c.model && !scored {
-            continue;
-        }
-        if x + c.width > area.x + area.width {
-            break;
-        }
-        out.push((i, x, c.width));
-        x += c.width + 1;
-    }
-    out
+/// The table's columns on screen: the frozen first column (the account), then the
+/// scrolled ones from `first` (an index into [`scrollable`]) while they fit, each with its
+/// x and width; whether columns are cut on the left (‹) and on the right (›).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownColumns {
+    pub cols: Vec<(usize, u16, u16)>,
+    pub cut_left: bool,
+    pub cut_right: bool,
 }
 
-pub fn column_at(area: Rect, x: u16, scored: bool) -> Option<usize> {
-    visible_columns(area, scored)
+/// The columns after the frozen one that this book shows (a model run's only when `scored`).
+pub fn scrollable(scored: bool) -> Vec<usize> {
+    (1..COLUMNS.len())
+        .filter(|&i| scored || !COLUMNS[i].model)
+        .collect()
+}
+
+pub fn visible_columns(area: Rect, scored: bool, first: usize) -> ShownColumns {
+    let right = area.x + area.width;
+    let frozen = COLUMNS[0].width.min(area.width);
+    let mut cols = vec![(0, area.x, frozen)];
+    // One column between the frozen and the scrolled ones holds the ‹ marker.
+    let mut x = area.x + frozen + 1;
+    let rest = scrollable(scored);
+    let first = first.min(rest.len().saturating_sub(1));
+    let mut cut_right = false;
+    for (k, &i) in rest.iter().enumerate().skip(first) {
+        let w = COLUMNS[i].width;
+        // Keep the last screen column for the › marker unless this is the last column.
+        let need = if k + 1 < rest.len() { w + 1 } else { w };
+        if x + need > right {
+            cut_right = true;
+            break;
+        }
+        cols.push((i, x, w));
+        x += w + 1;
+    }
+    ShownColumns {
+        cols,
+        cut_left: first > 0,
+        cut_right,
+    }
+}
+
+pub fn column_at(area: Rect, x: u16, scored: bool, first: usize) -> Option<usize> {
+    visible_columns(area, scored, first)
+        .cols
         .into_iter()
         .find(|&(_, cx, w)| x >= cx && x < cx + w)
         .map(|(i, _, _)| i)
@@ -292,7 +319,8 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let t = &app.config.theme;
-    let cols = visible_columns(area, book.scored());
+    let shown = visible_columns(area, book.scored(), app.col_offset);
+    let cols = &shown.cols;
     let sort = book.sort;
     let header = Row::new(cols.iter().map(|&(i, _, _)| {
         let c = &COLUMNS[i];
@@ -331,6 +359,16 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         Table::new(rows, widths).header(header).column_spacing(1),
         area,
     );
+    // Where columns are cut: ‹ after the frozen account column, › at the right edge.
+    let marker = t.fg(t.accent).add_modifier(Modifier::BOLD);
+    if shown.cut_left {
+        let x = area.x + cols[0].2;
+        f.render_widget(Span::styled("‹", marker), Rect::new(x, area.y, 1, 1));
+    }
+    if shown.cut_right && area.width > 0 {
+        let x = area.x + area.width - 1;
+        f.render_widget(Span::styled("›", marker), Rect::new(x, area.y, 1, 1));
+    }
     if book.is_empty() {
         let msg =
             Paragraph::new("No account matches the filters. Backspace removes the last filter.")

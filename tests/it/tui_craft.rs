@@ -381,3 +381,93 @@ fn search_finds_ids_counts_matches_keeps_its_term_and_names_the_filters_that_hid
     a.update(Action::SearchNext);
     assert!(a.status.clone().unwrap().contains("the filters hide them"));
 }
+
+/// The header row of a screen (the line starting with the frozen "Account" title).
+fn header_row(s: &str) -> String {
+    s.lines()
+        .find(|l| l.starts_with("\"Account"))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn at_80_columns_the_cursor_scrolls_the_table_sideways_with_markers_and_sorts_what_it_shows() {
+    use cge::tui::book::COLUMNS;
+    let mut a = crate::tui_scores::scored_app();
+    a.update(Action::Resize(80, 24));
+    let s = screen(&a, 80, 24);
+    let head = header_row(&s);
+    assert!(
+        head.contains("AtRisk▼") && head.contains('›') && !head.contains('‹'),
+        "{head}"
+    );
+    // Walk the cursor to the last column: every column, in turn, is on screen with the
+    // frozen account column, and `]` sorts by it with its arrow in view.
+    let shown: Vec<usize> = (0..COLUMNS.len()).collect();
+    let mut visited = vec![false; COLUMNS.len()];
+    for _ in 0..shown.len() {
+        let c = a.column;
+        let s = screen(&a, 80, 24);
+        let head = header_row(&s);
+        assert!(head.starts_with("\"Account"), "{head}");
+        assert!(
+            head.contains(COLUMNS[c].title),
+            "{} not on screen: {head}",
+            COLUMNS[c].title
+        );
+        visited[c] = true;
+        a.update(Action::ColumnRight);
+    }
+    assert!(visited.iter().all(|&v| v), "every column reached");
+    let s = screen(&a, 80, 24);
+    let head = header_row(&s);
+    assert!(
+        head.contains('‹') && !head.contains('›'),
+        "scrolled to the end: {head}"
+    );
+    assert!(head.contains("Industry"), "{head}");
+    a.update(Action::SortDescending);
+    assert!(header_row(&screen(&a, 80, 24)).contains("Industry▼"));
+    // A click on a scrolled header sorts that column.
+    let area = cge::tui::ui::table_area(&a).unwrap();
+    let cols = cge::tui::ui::visible_columns(area, true, a.col_offset).cols;
+    let (c, x, _) = cols[1];
+    let action = a
+        .mouse_action(cge::tui::app::MouseKind::Click, x, area.y)
+        .unwrap();
+    assert_eq!(action, Action::SortBy(c));
+    // Back to the left edge: the markers swap back.
+    for _ in 0..COLUMNS.len() {
+        a.update(Action::ColumnLeft);
+    }
+    let head = header_row(&screen(&a, 80, 24));
+    assert!(!head.contains('‹') && head.contains('›'), "{head}");
+}
+
+#[test]
+fn at_60_columns_the_account_risk_and_arr_stay_in_view() {
+    let mut a = crate::tui_scores::scored_app();
+    a.update(Action::Resize(60, 15));
+    let head = header_row(&screen(&a, 60, 15));
+    for title in ["Account", "Churn", "Rule", "ARR"] {
+        assert!(head.contains(title), "{title}: {head}");
+    }
+}
+
+#[test]
+fn snapshots_at_80x24_and_60x15() {
+    let mut a = crate::tui_scores::scored_app();
+    a.update(Action::Resize(80, 24));
+    insta::assert_snapshot!("scored_80x24", screen(&a, 80, 24));
+    for _ in 0..8 {
+        a.update(Action::ColumnRight);
+    }
+    insta::assert_snapshot!("scored_80x24_scrolled", screen(&a, 80, 24));
+    a.update(Action::ToggleDetail);
+    insta::assert_snapshot!("scored_80x24_detail", screen(&a, 80, 24));
+    let mut a = crate::tui_scores::scored_app();
+    a.update(Action::Resize(60, 15));
+    insta::assert_snapshot!("scored_60x15", screen(&a, 60, 15));
+    a.update(Action::Help);
+    insta::assert_snapshot!("help_60x15", screen(&a, 60, 15));
+}

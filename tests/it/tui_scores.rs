@@ -72,7 +72,7 @@ const ACTIVE: &str = "FROM account_scores s JOIN golden_record g
      ON g.account_id = s.account_id AND g.as_of = '2026-10-31'
      WHERE s.run_id = 2 AND g.lifecycle_status = 'active'";
 
-fn scored_app() -> App {
+pub(crate) fn scored_app() -> App {
     let path = scored().1.clone();
     let mut app = App::new(
         Config::builtin(true),
