@@ -12,7 +12,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &str, width: u16, height: u16) -> Tmux {
-        let session = format!("cge-e2e-{}", std::process::id());
+        // Unique per test: the tests of this binary run in parallel.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = format!("cge-e2e-{}-{n}", std::process::id());
         let ok = Command::new("tmux")
             .args([
                 "new-session",
@@ -145,6 +148,20 @@ fn cell(row: &str, from: usize, width: usize) -> String {
         .to_string()
 }
 
+/// Where a column starts on screen (in characters), from its title in the header row.
+fn column_x(screen: &str, title: &str) -> usize {
+    let header = screen
+        .lines()
+        .find(|l| l.starts_with("Account"))
+        .expect("a header row");
+    let chars: Vec<char> = header.chars().collect();
+    let t: Vec<char> = title.chars().collect();
+    chars
+        .windows(t.len())
+        .position(|w| w == t.as_slice())
+        .unwrap_or_else(|| panic!("no {title} in {header}"))
+}
+
 /// The footer's row count: "1/N · ARR ..." → N.
 fn footer_count(screen: &str) -> usize {
     let line = screen.lines().find(|l| l.contains(" · ARR ")).unwrap();
@@ -200,7 +217,7 @@ fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
     let churn: Vec<f64> = table_rows(&s)
         .iter()
         .map(|r| {
-            cell(r, NAME_WIDTH + 1, 6)
+            cell(r, column_x(&s, "Churn"), 6)
                 .trim_end_matches(['%', '▲', '▼'])
                 .parse()
                 .unwrap()
@@ -234,7 +251,7 @@ fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
     assert!(count > 0 && count < 300, "{s}");
     let rows = table_rows(&s);
     assert_eq!(rows.len(), count.min(rows.len()));
-    let action_from = NAME_WIDTH + 1 + 6 + 1;
+    let action_from = column_x(&s, "Action");
     for r in &rows {
         assert!(
             action.starts_with(&cell(r, action_from, 19)),
@@ -344,6 +361,82 @@ fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
         "the selected account and the legend: {s}"
     );
     t.keys(&["Escape", "q"]);
+    let start = Instant::now();
+    while t.alive() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!t.alive(), "cge did not quit");
+}
+
+#[test]
+fn at_80x24_a_csm_scrolls_the_columns_sorts_reads_help_and_the_detail_to_their_ends() {
+    if !tmux_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws.db");
+    for args in [
+        &[
+            "simulate",
+            "--accounts",
+            "300",
+            "--seed",
+            "9",
+            "--as-of",
+            "2026-10-31",
+        ][..],
+        &["run"][..],
+    ] {
+        let out = cge(&ws, args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let cmd = format!(
+        "env NO_COLOR=1 XDG_CONFIG_HOME={cfg} {bin} --workspace {ws}",
+        cfg = tmp.path().join("config").display(),
+        bin = env!("CARGO_BIN_EXE_cge"),
+        ws = ws.display()
+    );
+    let t = Tmux::start(&cmd, 80, 24);
+    let s = t.wait_for("the stored run", |s| s.contains(" · ARR "));
+    let footer = s.lines().last().unwrap();
+    assert!(footer.contains("? help · q quit"), "{footer}");
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("Account") && l.ends_with('›')),
+        "{s}"
+    );
+
+    // The cursor walks right past the edge: the table follows, the account stays.
+    t.keys(&["l", "l", "l", "l", "l", "l", "l", "l", "l"]);
+    t.keys(&["]"]);
+    let s = t.wait_for("a sort on a scrolled column", |s| {
+        s.lines()
+            .any(|l| l.starts_with("Account") && l.contains('‹') && l.contains("Owner▼"))
+    });
+    let owners: Vec<String> = table_rows(&s)
+        .iter()
+        .map(|r| cell(r, column_x(&s, "Owner"), 13))
+        .collect();
+    assert!(owners.windows(2).all(|w| w[0] >= w[1]), "{owners:?}");
+
+    // Help, scrolled to its end.
+    t.keys(&["?", "G"]);
+    t.wait_for("the end of help", |s| s.contains("AtRisk = churn × ARR"));
+    t.keys(&["Escape"]);
+
+    // The detail below the table, scrolled to its last line and no further.
+    t.keys(&["Enter", "Tab", "G"]);
+    let last = cge::features::dictionary::FEATURES
+        .iter()
+        .rev()
+        .find(|f| f.group == *cge::features::dictionary::Group::ALL.last().unwrap())
+        .unwrap()
+        .name;
+    let end = t.wait_for("the detail's last line", |s| s.contains(last));
+    t.keys(&["j", "j", "j"]);
+    assert!(t.screen().contains(last), "scrolled past the end:\n{end}");
+
+    t.keys(&["q"]);
     let start = Instant::now();
     while t.alive() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(100));
