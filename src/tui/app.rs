@@ -4,12 +4,12 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use super::action::Action;
-use super::book::{
-    self, Book, CHURN_BANDS, COLUMNS, FILTER_KINDS, Filter, FilterKind, RENEWAL_WINDOWS,
-};
+use super::book::{self, Book, COLUMNS, FILTER_KINDS, Filter, FilterKind};
 use super::config::Config;
 pub use super::loader::{Detail, SPARK_WEEKS};
 use super::loader::{Loaded, Request};
+use super::picker::Choice;
+pub use super::picker::FilterMenu;
 use crate::export;
 use crate::features::GoldenRecord;
 use crate::job::Progress;
@@ -30,21 +30,13 @@ pub enum Mode {
         origin: usize,
     },
     Filter(FilterMenu),
+    /// The filter bar has the focus: this filter is selected (to remove it).
+    FilterBar(usize),
     Export(ExportPrompt),
     /// The keys and the column legend, scrolled this many lines.
     Help(u16),
     /// The model report of the shown run, scrolled this many lines.
     Report(u16),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilterMenu {
-    /// `None`: choosing the kind; `Some(i)`: choosing a value of `FILTER_KINDS[i]`.
-    pub kind: Option<usize>,
-    /// The `FILTER_KINDS` offered (those on scores only when the book has a run).
-    pub kinds: Vec<usize>,
-    pub options: Vec<String>,
-    pub selected: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -507,6 +499,7 @@ impl App {
             },
             Mode::Search { query, origin } => self.update_search(action, query, origin),
             Mode::Filter(menu) => self.update_filter(action, menu),
+            Mode::FilterBar(at) => self.update_filter_bar(action, at),
             Mode::Export(prompt) => self.update_export(action, prompt),
             Mode::Normal => self.update_normal(action),
         }
@@ -525,6 +518,8 @@ impl App {
                 | Action::SearchNext
                 | Action::SearchPrevious
                 | Action::FilterMenu
+                | Action::FilterValue
+                | Action::EditFilters
                 | Action::PopFilter
                 | Action::Export
         );
@@ -619,20 +614,19 @@ impl App {
                     None => self.status = Some(self.no_match(&self.last_search)),
                 }
             }
-            Action::FilterMenu if self.book.is_some() => {
-                let scored = self.book.as_ref().is_some_and(Book::scored);
-                let kinds: Vec<usize> = (0..FILTER_KINDS.len())
-                    .filter(|&k| scored || !FILTER_KINDS[k].1.needs_run())
-                    .collect();
-                self.mode = Mode::Filter(FilterMenu {
-                    kind: None,
-                    options: kinds
-                        .iter()
-                        .map(|&k| FILTER_KINDS[k].0.to_string())
-                        .collect(),
-                    kinds,
-                    selected: 0,
-                })
+            Action::FilterMenu => {
+                if let Some(book) = self.book.as_ref() {
+                    self.mode = Mode::Filter(FilterMenu::kinds(book));
+                }
+            }
+            Action::FilterValue => self.filter_on_cursor(),
+            Action::EditFilters => {
+                let n = self.book.as_ref().map_or(0, |b| b.filters.len());
+                if n == 0 {
+                    self.status = Some("no filter to edit: f adds one".into());
+                } else {
+                    self.mode = Mode::FilterBar(n - 1);
+                }
             }
             Action::PopFilter => {
                 let popped = self.book.as_ref().and_then(|b| b.filters.last().cloned());
@@ -744,85 +738,118 @@ impl App {
     }
 
     fn update_filter(&mut self, action: Action, mut menu: FilterMenu) {
-        let n = menu.options.len().max(1);
+        let n = menu.shown.len().max(1);
         match action {
             Action::Down | Action::ScrollDown => menu.selected = (menu.selected + 1) % n,
             Action::Up | Action::ScrollUp => menu.selected = (menu.selected + n - 1) % n,
+            Action::PageDown => menu.selected = (menu.selected + 10).min(n - 1),
+            Action::PageUp => menu.selected = menu.selected.saturating_sub(10),
+            Action::Input(c) => {
+                menu.query.push(c);
+                menu.narrow(self.book.as_ref());
+            }
+            Action::InputBackspace => {
+                menu.query.pop();
+                menu.narrow(self.book.as_ref());
+            }
             Action::Back | Action::Quit => {
                 self.mode = Mode::Normal;
                 return;
             }
-            Action::Confirm | Action::ToggleDetail => match menu.kind {
-                None => {
-                    let Some(&kind) = menu.kinds.get(menu.selected) else {
-                        self.mode = Mode::Normal;
-                        return;
-                    };
-                    let options = match FILTER_KINDS[kind].1 {
-                        FilterKind::Equals(column) => {
-                            let mut values = self
-                                .book
-                                .as_ref()
-                                .map(|b| b.distinct(column))
-                                .unwrap_or_default();
-                            let ranks = match column {
-                                "engagement_level" => book::ENGAGEMENT,
-                                "escalation_health_status" => book::ESCALATION,
-                                "plan_tier" => book::PLANS,
-                                _ => &[],
-                            };
-                            if !ranks.is_empty() {
-                                values.sort_by_key(|v| {
-                                    ranks.iter().position(|r| r == v).unwrap_or(usize::MAX)
-                                });
-                            }
-                            values
-                        }
-                        FilterKind::Renewal => RENEWAL_WINDOWS
-                            .iter()
-                            .map(|d| format!("annual contract renewing within {d} days"))
-                            .collect(),
-                        FilterKind::ChurnBand => CHURN_BANDS
-                            .iter()
-                            .map(|p| format!("churn risk ≥ {:.0} %", p * 100.0))
-                            .collect(),
-                    };
-                    menu = FilterMenu {
-                        kind: Some(kind),
-                        options,
-                        kinds: menu.kinds,
-                        selected: 0,
-                    };
-                }
-                Some(kind) => {
-                    let Some(value) = menu.options.get(menu.selected).cloned() else {
-                        self.mode = Mode::Normal;
-                        return;
-                    };
-                    let (label, what) = FILTER_KINDS[kind];
-                    let at = |n: usize| menu.selected.min(n - 1);
-                    let filter = match what {
-                        FilterKind::Equals(column) => Filter::Equals {
-                            column,
-                            label: label.split(" (").next().unwrap_or(label),
-                            value,
-                        },
-                        FilterKind::Renewal => {
-                            Filter::RenewalWithin(RENEWAL_WINDOWS[at(RENEWAL_WINDOWS.len())])
-                        }
-                        FilterKind::ChurnBand => {
-                            Filter::ChurnAtLeast(CHURN_BANDS[at(CHURN_BANDS.len())])
-                        }
-                    };
-                    self.mode = Mode::Normal;
-                    self.status = Some(format!("filter {}", filter.describe()));
-                    self.refilter(|fs| fs.push(filter));
+            Action::Confirm | Action::ToggleDetail => {
+                let Some(choice) = menu.current().map(|o| o.choice.clone()) else {
+                    self.status = Some(format!("nothing matches {:?}", menu.query));
+                    self.mode = Mode::Filter(menu);
                     return;
+                };
+                match choice {
+                    Choice::Kind(k) => {
+                        if let Some(book) = self.book.as_ref() {
+                            menu = FilterMenu::values(book, k);
+                        }
+                    }
+                    Choice::Add(filter) => {
+                        self.mode = Mode::Normal;
+                        self.add_filter(filter);
+                        return;
+                    }
                 }
-            },
+            }
             _ => {}
         }
         self.mode = Mode::Filter(menu);
+    }
+
+    fn add_filter(&mut self, filter: Filter) {
+        let text = filter.describe();
+        self.refilter(|fs| fs.push(filter));
+        let n = self.rows();
+        self.status = Some(format!(
+            "filter {text}: {} accounts",
+            super::ui::thousands(n)
+        ));
+    }
+
+    /// `|`: keep the accounts sharing the value under the cursor; for a number column,
+    /// those at least as high (at most, where lower means sooner or worse: renewal, trend).
+    fn filter_on_cursor(&mut self) {
+        let Some(book) = self.book.as_ref() else {
+            return;
+        };
+        let spec = &COLUMNS[self.column];
+        let raw = book.raw(self.selected, spec.key);
+        if raw.is_empty() {
+            self.status = Some(format!("no {} value here to filter on", spec.title));
+            return;
+        }
+        let label = FILTER_KINDS
+            .iter()
+            .find(|(_, k)| *k == FilterKind::Equals(spec.key))
+            .map_or(spec.title, |(l, _)| l.split(" (").next().unwrap_or(l));
+        let filter = match (spec.fmt, raw.parse::<f64>()) {
+            (book::Fmt::Text, _) | (_, Err(_)) => Filter::Equals {
+                column: spec.key,
+                label,
+                value: raw,
+            },
+            (fmt, Ok(value)) => Filter::Compare {
+                column: spec.key,
+                label: spec.title,
+                at_least: spec.descending_first,
+                value,
+                fmt: if fmt == book::Fmt::Churn {
+                    book::Fmt::Percent
+                } else {
+                    fmt
+                },
+            },
+        };
+        self.add_filter(filter);
+    }
+
+    fn update_filter_bar(&mut self, action: Action, at: usize) {
+        let n = self.book.as_ref().map_or(0, |b| b.filters.len());
+        match action {
+            Action::ColumnLeft | Action::Up => self.mode = Mode::FilterBar(at.saturating_sub(1)),
+            Action::ColumnRight | Action::Down => {
+                self.mode = Mode::FilterBar((at + 1).min(n.saturating_sub(1)))
+            }
+            Action::PopFilter | Action::Confirm | Action::ToggleDetail | Action::InputBackspace => {
+                let removed = self.book.as_ref().and_then(|b| b.filters.get(at).cloned());
+                if let Some(f) = removed {
+                    self.refilter(|fs| {
+                        fs.remove(at);
+                    });
+                    self.status = Some(format!("removed filter {}", f.describe()));
+                }
+                self.mode = match n.saturating_sub(1) {
+                    0 => Mode::Normal,
+                    left => Mode::FilterBar(at.min(left - 1)),
+                };
+            }
+            Action::Back | Action::EditFilters | Action::Quit => self.mode = Mode::Normal,
+            _ => self.mode = Mode::FilterBar(at),
+        }
     }
 
     fn update_export(&mut self, action: Action, mut prompt: ExportPrompt) {

@@ -141,6 +141,14 @@ pub enum Filter {
     RenewalWithin(i64),
     /// Churn probability at least this (0–1).
     ChurnAtLeast(f64),
+    /// A number column at least (or at most) a value: "ARR ≥ $100.0k", "Renew ≤ 30".
+    Compare {
+        column: &'static str,
+        label: &'static str,
+        at_least: bool,
+        value: f64,
+        fmt: Fmt,
+    },
 }
 
 impl Filter {
@@ -149,6 +157,17 @@ impl Filter {
             Filter::Equals { label, value, .. } => format!("{label}: {value}"),
             Filter::RenewalWithin(d) => format!("contract renewal ≤ {d} days"),
             Filter::ChurnAtLeast(p) => format!("churn risk ≥ {:.0} %", p * 100.0),
+            Filter::Compare {
+                label,
+                at_least,
+                value,
+                fmt,
+                ..
+            } => format!(
+                "{label} {} {}",
+                if *at_least { "≥" } else { "≤" },
+                format_number(*value, *fmt)
+            ),
         }
     }
 
@@ -158,6 +177,7 @@ impl Filter {
             Filter::Equals { column, .. } => column,
             Filter::RenewalWithin(_) => "contract renewal",
             Filter::ChurnAtLeast(_) => "churn band",
+            Filter::Compare { column, .. } => column,
         }
     }
 
@@ -167,10 +187,11 @@ impl Filter {
             Filter::Equals { column, .. } => vec![*column],
             Filter::RenewalWithin(_) => vec!["billing_frequency", "days_to_next_renewal"],
             Filter::ChurnAtLeast(_) => vec!["churn_probability"],
+            Filter::Compare { column, .. } => vec![*column],
         }
     }
 
-    fn expr(&self) -> Expr {
+    pub(crate) fn expr(&self) -> Expr {
         match self {
             Filter::Equals { column, value, .. } => col(*column).eq(lit(value.clone())),
             Filter::RenewalWithin(d) => col("billing_frequency")
@@ -178,6 +199,19 @@ impl Filter {
                 .and(col("days_to_next_renewal").gt_eq(lit(0)))
                 .and(col("days_to_next_renewal").lt_eq(lit(*d))),
             Filter::ChurnAtLeast(p) => col("churn_probability").gt_eq(lit(*p)),
+            Filter::Compare {
+                column,
+                at_least,
+                value,
+                ..
+            } => {
+                let c = col(*column).cast(DataType::Float64);
+                if *at_least {
+                    c.gt_eq(lit(*value))
+                } else {
+                    c.lt_eq(lit(*value))
+                }
+            }
         }
     }
 }
@@ -189,14 +223,20 @@ pub enum FilterKind {
     Equals(&'static str),
     Renewal,
     ChurnBand,
+    /// A number column at least a typed or suggested value.
+    AtLeast(&'static str),
 }
 
 /// The filter menu's kinds: label and kind; the last two need a model run.
 pub const FILTER_KINDS: &[(&str, FilterKind)] = &[
     ("owner (my book)", FilterKind::Equals("owner")),
     ("next best action", FilterKind::Equals("next_best_action")),
-    ("churn risk band", FilterKind::ChurnBand),
+    ("churn risk at least (type a %)", FilterKind::ChurnBand),
     ("contract renewal", FilterKind::Renewal),
+    (
+        "ARR at least (type an amount)",
+        FilterKind::AtLeast("total_arr"),
+    ),
     ("plan", FilterKind::Equals("plan_tier")),
     ("industry", FilterKind::Equals("industry")),
     ("engagement", FilterKind::Equals("engagement_level")),
@@ -213,6 +253,7 @@ impl Filter {
             Filter::Equals { column, .. } => FilterKind::Equals(column).needs_run(),
             Filter::RenewalWithin(_) => false,
             Filter::ChurnAtLeast(_) => true,
+            Filter::Compare { column, .. } => COLUMNS.iter().any(|c| c.key == *column && c.model),
         }
     }
 }
@@ -488,24 +529,13 @@ impl Book {
     /// Recompute the order from the filters and the sort (polars filter + stable sort).
     pub fn apply(&mut self) -> Result<()> {
         // Only the columns filtered or sorted on: the whole frame is never copied.
-        let mut used: Vec<&str> = self.filters.iter().flat_map(Filter::columns).collect();
-        used.extend(self.sort.map(|(c, _)| COLUMNS[c].key));
-        used.sort_unstable();
-        used.dedup();
+        let used = used_columns(&self.filters, self.sort.map(|(c, _)| COLUMNS[c].key));
         let mut lf = self
             .frame
             .select(used)?
             .lazy()
             .with_row_index("__row", None);
-        // Values of one field widen the view (owner A or owner B); fields narrow it.
-        let mut fields: Vec<(&str, Expr)> = Vec::new();
-        for f in &self.filters {
-            match fields.iter_mut().find(|(k, _)| *k == f.field()) {
-                Some((_, e)) => *e = e.clone().or(f.expr()),
-                None => fields.push((f.field(), f.expr())),
-            }
-        }
-        if let Some(mask) = fields.into_iter().map(|(_, e)| e).reduce(|a, b| a.and(b)) {
+        if let Some(mask) = mask(&self.filters) {
             lf = lf.filter(mask);
         }
         if let Some((column, descending)) = self.sort {
@@ -536,6 +566,63 @@ impl Book {
         Ok(())
     }
 
+    /// For each of `extra`, the accounts the view would hold with it added to the filters.
+    /// One pass over the filtered columns.
+    pub fn counts_with(&self, extra: &[Filter]) -> Result<Vec<usize>> {
+        if extra.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut all = self.filters.clone();
+        all.extend(extra.iter().cloned());
+        let sums: Vec<Expr> = extra
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut with = self.filters.clone();
+                with.push(f.clone());
+                mask(&with)
+                    .unwrap_or(lit(true))
+                    .fill_null(lit(false))
+                    .cast(DataType::UInt32)
+                    .sum()
+                    .alias(format!("c{i}"))
+            })
+            .collect();
+        let out = self
+            .frame
+            .select(used_columns(&all, None))?
+            .lazy()
+            .select(sums)
+            .collect()?;
+        (0..extra.len())
+            .map(|i| {
+                let c = out.column(&format!("c{i}"))?.cast(&DataType::UInt64)?;
+                Ok(c.u64()?.get(0).unwrap_or(0) as usize)
+            })
+            .collect()
+    }
+
+    /// The `q` quantile of a number column over the whole book (`None`: no values).
+    pub fn quantile(&self, column: &str, q: f64) -> Option<f64> {
+        let c = self
+            .frame
+            .column(column)
+            .ok()?
+            .cast(&DataType::Float64)
+            .ok()?;
+        let mut v: Vec<f64> = c
+            .f64()
+            .ok()?
+            .into_no_null_iter()
+            .filter(|x| x.is_finite())
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some(v[((v.len() - 1) as f64 * q).round() as usize])
+    }
+
     /// Keep the view (sort, filters) of `other` on this book. Filters on scores a book
     /// without a run does not have are dropped rather than hiding every account.
     pub fn adopt_view(&mut self, other: &Book) -> Result<()> {
@@ -549,6 +636,28 @@ impl Book {
         }
         self.apply()
     }
+}
+
+/// The rows `filters` keep: values of one field widen the view (owner A or owner B),
+/// fields narrow it (and).
+fn mask(filters: &[Filter]) -> Option<Expr> {
+    let mut fields: Vec<(&str, Expr)> = Vec::new();
+    for f in filters {
+        match fields.iter_mut().find(|(k, _)| *k == f.field()) {
+            Some((_, e)) => *e = e.clone().or(f.expr()),
+            None => fields.push((f.field(), f.expr())),
+        }
+    }
+    fields.into_iter().map(|(_, e)| e).reduce(|a, b| a.and(b))
+}
+
+/// The columns `filters` and a sort key read, each once.
+fn used_columns(filters: &[Filter], sort: Option<&'static str>) -> Vec<&'static str> {
+    let mut used: Vec<&str> = filters.iter().flat_map(Filter::columns).collect();
+    used.extend(sort);
+    used.sort_unstable();
+    used.dedup();
+    used
 }
 
 pub fn format_number(v: f64, fmt: Fmt) -> String {

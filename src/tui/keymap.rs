@@ -149,13 +149,25 @@ const DEFAULTS: &[(Action, &[&str], &str, bool)] = &[
     (
         Action::FilterMenu,
         &["f"],
-        "add a filter (owner, action, churn band, contract renewal, plan, industry, …)",
+        "add a filter (owner, action, churn risk ≥ N %, contract renewal, ARR ≥ N, plan, …): type to narrow, ↑↓ choose",
         true,
+    ),
+    (
+        Action::FilterValue,
+        &["|"],
+        "filter to the value under the cursor (numbers: at least it; Renew, Trend: at most)",
+        false,
     ),
     (
         Action::PopFilter,
         &["backspace"],
         "remove the last filter",
+        false,
+    ),
+    (
+        Action::EditFilters,
+        &["F"],
+        "choose a filter in the bar (h/l) and remove it (Backspace, Enter)",
         false,
     ),
     (

@@ -11,6 +11,7 @@ pub mod config;
 pub mod keymap;
 pub mod loader;
 pub mod map;
+pub mod picker;
 pub mod ui;
 
 use std::io::Write;
@@ -60,8 +61,21 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
-    if matches!(app.mode, Mode::Filter(_)) && key.code == KeyCode::Enter {
-        return Some(Action::Confirm);
+    if matches!(app.mode, Mode::Filter(_)) {
+        // The picker narrows as you type: letters are text, arrows move.
+        return match key.code {
+            KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Backspace => Some(Action::InputBackspace),
+            KeyCode::Down => Some(Action::Down),
+            KeyCode::Up => Some(Action::Up),
+            KeyCode::PageDown => Some(Action::PageDown),
+            KeyCode::PageUp => Some(Action::PageUp),
+            KeyCode::Char('n') | KeyCode::Char('j') if ctrl => Some(Action::Down),
+            KeyCode::Char('p') | KeyCode::Char('k') if ctrl => Some(Action::Up),
+            KeyCode::Char(c) if !ctrl => Some(Action::Input(c)),
+            _ => None,
+        };
     }
     app.config.keymap.action_for(key)
 }

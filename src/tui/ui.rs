@@ -225,6 +225,22 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
             Span::styled(" search: ", t.fg(t.accent)),
             Span::raw(format!("{query}▏")),
         ],
+        Mode::FilterBar(at) => {
+            let mut spans = vec![Span::styled(" filters: ", t.fg(t.accent))];
+            let filters = app.book.as_ref().map_or(&[][..], |b| &b.filters[..]);
+            for (i, filter) in filters.iter().enumerate() {
+                if i > 0 {
+                    spans.push(Span::raw(" · "));
+                }
+                let style = if i == *at { t.selected() } else { Style::new() };
+                spans.push(Span::styled(filter.describe(), style));
+            }
+            spans.push(Span::styled(
+                "  h/l choose · Backspace/Enter remove · Esc done",
+                t.fg(t.muted),
+            ));
+            spans
+        }
         _ => {
             let filters = app.book.as_ref().map(filter_text).unwrap_or_default();
             if filters.is_empty() {
@@ -233,7 +249,10 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
                 vec![
                     Span::styled(" filters: ", t.fg(t.accent)),
                     Span::raw(filters),
-                    Span::styled("  (Backspace removes the last)", t.fg(t.muted)),
+                    Span::styled(
+                        "  (Backspace removes the last, F chooses one)",
+                        t.fg(t.muted),
+                    ),
                 ]
             }
         }
@@ -1288,29 +1307,62 @@ fn draw_help(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
 
 fn draw_filter_menu(f: &mut Frame, app: &App, menu: &super::app::FilterMenu, area: Rect) {
     let t = &app.config.theme;
-    let title = match menu.kind {
-        None => " filter by… ".to_string(),
-        Some(k) => format!(" {} ", FILTER_KINDS[k].0),
+    let what = match menu.kind {
+        None => "filter by".to_string(),
+        Some(k) => FILTER_KINDS[k]
+            .0
+            .split(" (")
+            .next()
+            .unwrap_or("")
+            .to_string(),
     };
+    let hint = if menu.takes_number() {
+        "type a number"
+    } else {
+        "type to narrow"
+    };
+    let title = if menu.query.is_empty() {
+        format!(" {what} · {hint} ")
+    } else {
+        format!(" {what}: {}▏ ", menu.query)
+    };
+    let width = popup(area, 52, 3).width;
+    let inner = width.saturating_sub(2) as usize;
     let items: Vec<ListItem> = menu
-        .options
+        .shown
         .iter()
-        .map(|o| ListItem::new(format!(" {o}")))
+        .map(|&i| {
+            let o = &menu.options[i];
+            let count = o.count.map(thousands).unwrap_or_default();
+            let label = fit(&o.label, inner.saturating_sub(count.len() + 3));
+            let pad = inner.saturating_sub(label.chars().count() + count.len() + 2);
+            ListItem::new(Line::from(vec![
+                Span::raw(format!(" {label}{}", " ".repeat(pad))),
+                Span::styled(format!("{count} "), t.fg(t.muted)),
+            ]))
+        })
         .collect();
-    let h = (menu.options.len() as u16 + 2)
+    let empty = items.is_empty();
+    let h = (menu.shown.len().max(1) as u16 + 2)
         .min(area.height.saturating_sub(4))
         .max(3);
-    let r = popup(area, 40, h);
+    let r = popup(area, 52, h);
     let mut state = ListState::default().with_selected(Some(menu.selected));
     f.render_widget(Clear, r);
+    let block = Block::bordered()
+        .title(title)
+        .title_bottom(" ↑↓ move · Enter choose · Esc cancel ");
+    if empty {
+        f.render_widget(
+            Paragraph::new(" nothing matches: Backspace")
+                .style(t.fg(t.warn))
+                .block(block),
+            r,
+        );
+        return;
+    }
     f.render_stateful_widget(
-        List::new(items)
-            .block(
-                Block::bordered()
-                    .title(title)
-                    .title_bottom(" Enter choose · Esc cancel "),
-            )
-            .highlight_style(t.selected()),
+        List::new(items).block(block).highlight_style(t.selected()),
         r,
         &mut state,
     );

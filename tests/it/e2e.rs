@@ -233,22 +233,26 @@ fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
     let menu = t.wait_for("action list", |s| {
         s.contains("next best action") && s.contains("Enter choose")
     });
-    let action = menu
+    // "│ Monitor                     120 │": the value, then how many accounts it keeps.
+    let (action, keeps) = menu
         .lines()
         .find_map(|l| {
-            l.split('│')
-                .nth(1)
-                .map(str::trim)
-                .filter(|o| !o.is_empty() && !o.contains("next best action"))
+            let o = l.split('│').nth(1)?.trim();
+            let (name, n) = o.rsplit_once(' ')?;
+            let n: usize = n.replace(',', "").parse().ok()?;
+            Some((name.trim().to_string(), n))
         })
-        .expect("an action in the menu")
-        .to_string();
+        .expect("an action in the menu");
     t.keys(&["Enter"]);
     let s = t.wait_for("action filter", |s| {
         s.contains(&format!("filters: next best action: {action}"))
     });
     let count = footer_count(&s);
     assert!(count > 0 && count < 300, "{s}");
+    assert_eq!(
+        count, keeps,
+        "the picker said how many accounts the filter keeps"
+    );
     let rows = table_rows(&s);
     assert_eq!(rows.len(), count.min(rows.len()));
     let action_from = column_x(&s, "Action");

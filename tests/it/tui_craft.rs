@@ -174,9 +174,9 @@ fn add_filter(a: &mut App, kind_label: &str, value: &str) {
         panic!("no filter menu")
     };
     let k = menu
-        .options
+        .shown
         .iter()
-        .position(|o| o.starts_with(kind_label))
+        .position(|&i| menu.options[i].label.starts_with(kind_label))
         .unwrap();
     for _ in 0..k {
         a.update(Action::Down);
@@ -185,7 +185,11 @@ fn add_filter(a: &mut App, kind_label: &str, value: &str) {
     let Mode::Filter(menu) = &a.mode else {
         panic!("no value menu")
     };
-    let v = menu.options.iter().position(|o| o == value).unwrap();
+    let v = menu
+        .shown
+        .iter()
+        .position(|&i| menu.options[i].label == value)
+        .unwrap();
     for _ in 0..v {
         a.update(Action::Down);
     }
@@ -470,4 +474,194 @@ fn snapshots_at_80x24_and_60x15() {
     insta::assert_snapshot!("scored_60x15", screen(&a, 60, 15));
     a.update(Action::Help);
     insta::assert_snapshot!("help_60x15", screen(&a, 60, 15));
+}
+
+fn type_text(a: &mut App, text: &str) {
+    for c in text.chars() {
+        a.update(Action::Input(c));
+    }
+}
+
+fn menu(a: &App) -> &cge::tui::app::FilterMenu {
+    match &a.mode {
+        Mode::Filter(m) => m,
+        other => panic!("no filter menu: {other:?}"),
+    }
+}
+
+#[test]
+fn the_picker_counts_what_each_value_would_keep_under_the_other_filters() {
+    let mut a = app();
+    add_filter(&mut a, "plan", "Pro");
+    let owners = view_values(&a, "owner");
+    a.update(Action::FilterMenu);
+    type_text(&mut a, "owner");
+    assert_eq!(menu(&a).shown.len(), 1, "typing narrows the kinds");
+    a.update(Action::Confirm);
+    let m = menu(&a);
+    assert!(!m.shown.is_empty());
+    for &i in &m.shown {
+        let o = &m.options[i];
+        let want = owners.iter().filter(|w| **w == o.label).count();
+        assert_eq!(o.count, Some(want), "{}", o.label);
+    }
+    let total: usize = m.shown.iter().filter_map(|&i| m.options[i].count).sum();
+    assert_eq!(total, owners.len(), "each Pro account has one owner");
+}
+
+#[test]
+fn typing_narrows_the_values_and_enter_adds_the_one_left() {
+    let mut a = app();
+    let levels = view_values(&a, "engagement_level");
+    a.update(Action::FilterMenu);
+    type_text(&mut a, "engag");
+    a.update(Action::Confirm);
+    type_text(&mut a, "HI");
+    let m = menu(&a);
+    let labels: Vec<&str> = m
+        .shown
+        .iter()
+        .map(|&i| m.options[i].label.as_str())
+        .collect();
+    assert_eq!(labels, ["high"]);
+    a.update(Action::InputBackspace);
+    a.update(Action::InputBackspace);
+    assert!(menu(&a).shown.len() > 1, "Backspace widens again");
+    type_text(&mut a, "hig");
+    a.update(Action::Confirm);
+    let want = levels.iter().filter(|l| *l == "high").count();
+    assert_eq!(a.book.as_ref().unwrap().len(), want);
+    assert!(
+        view_values(&a, "engagement_level")
+            .iter()
+            .all(|l| l == "high")
+    );
+    // Nothing matching: Enter says so and adds nothing.
+    a.update(Action::FilterMenu);
+    type_text(&mut a, "zzz");
+    a.update(Action::Confirm);
+    assert!(a.status.clone().unwrap().contains("nothing matches"));
+    assert_eq!(a.book.as_ref().unwrap().filters.len(), 1);
+}
+
+#[test]
+fn a_typed_arr_threshold_and_churn_percent_filter_at_least_that() {
+    let mut a = crate::tui_scores::scored_app();
+    let arr: Vec<f64> = view_values(&a, "total_arr")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    a.update(Action::FilterMenu);
+    type_text(&mut a, "ARR");
+    a.update(Action::Confirm);
+    assert!(menu(&a).takes_number());
+    type_text(&mut a, "250k");
+    let want = arr.iter().filter(|&&v| v >= 250_000.0).count();
+    let first = menu(&a).current().unwrap().clone();
+    assert_eq!(first.label, "ARR ≥ $250.0k");
+    assert_eq!(first.count, Some(want));
+    a.update(Action::Confirm);
+    assert_eq!(a.book.as_ref().unwrap().len(), want);
+    assert!(
+        view_values(&a, "total_arr")
+            .iter()
+            .all(|v| v.parse::<f64>().unwrap() >= 250_000.0)
+    );
+    // Churn risk ≥ 12 %, typed.
+    let churn: Vec<f64> = view_values(&a, "churn_probability")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    a.update(Action::FilterMenu);
+    type_text(&mut a, "churn");
+    a.update(Action::Confirm);
+    type_text(&mut a, "12");
+    assert_eq!(menu(&a).current().unwrap().label, "churn risk ≥ 12 %");
+    a.update(Action::Confirm);
+    let want = churn.iter().filter(|&&p| p >= 0.12).count();
+    assert_eq!(a.book.as_ref().unwrap().len(), want);
+}
+
+#[test]
+fn bar_filters_to_the_value_under_the_cursor() {
+    use cge::tui::book::COLUMNS;
+    let col = |k: &str| COLUMNS.iter().position(|c| c.key == k).unwrap();
+    let mut a = crate::tui_scores::scored_app();
+    a.update(Action::Down);
+    a.update(Action::Down);
+    let id = a.selected_account().unwrap().to_string();
+    let owner = a.book.as_ref().unwrap().raw(a.selected, "owner");
+    let owners = view_values(&a, "owner");
+    while a.column != col("owner") {
+        a.update(Action::ColumnRight);
+    }
+    a.update(Action::FilterValue);
+    assert_eq!(
+        a.book.as_ref().unwrap().len(),
+        owners.iter().filter(|o| **o == owner).count()
+    );
+    assert_eq!(
+        a.selected_account(),
+        Some(id.as_str()),
+        "the row stays selected"
+    );
+    assert!(
+        a.status
+            .clone()
+            .unwrap()
+            .contains(&format!("owner: {owner}"))
+    );
+    // On a number column: at least the value under the cursor.
+    let arr: f64 = a
+        .book
+        .as_ref()
+        .unwrap()
+        .raw(a.selected, "total_arr")
+        .parse()
+        .unwrap();
+    let all: Vec<f64> = view_values(&a, "total_arr")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    while a.column != col("total_arr") {
+        a.update(Action::ColumnLeft);
+    }
+    a.update(Action::FilterValue);
+    assert_eq!(
+        a.book.as_ref().unwrap().len(),
+        all.iter().filter(|&&v| v >= arr).count()
+    );
+    assert!(screen(&a, 120, 30).contains("ARR ≥ "));
+}
+
+#[test]
+fn any_filter_can_be_removed_from_the_bar() {
+    let mut a = app();
+    let all = a.book.as_ref().unwrap().len();
+    add_filter(&mut a, "plan", "Pro");
+    add_filter(&mut a, "engagement", "low");
+    add_filter(&mut a, "support status", "healthy");
+    a.update(Action::EditFilters);
+    assert_eq!(a.mode, Mode::FilterBar(2));
+    assert!(screen(&a, 120, 30).contains("Backspace/Enter remove"));
+    a.update(Action::ColumnLeft);
+    a.update(Action::PopFilter); // removes "engagement: low", the middle one
+    let left: Vec<String> = a
+        .book
+        .as_ref()
+        .unwrap()
+        .filters
+        .iter()
+        .map(|f| f.describe())
+        .collect();
+    assert_eq!(left, ["plan: Pro", "support status: healthy"]);
+    let (plans, support) = (
+        view_values(&a, "plan_tier"),
+        view_values(&a, "escalation_health_status"),
+    );
+    assert!(plans.iter().all(|p| p == "Pro") && support.iter().all(|s| s == "healthy"));
+    a.update(Action::Confirm);
+    a.update(Action::Confirm);
+    assert_eq!(a.mode, Mode::Normal, "the last one removed closes the bar");
+    assert_eq!(a.book.as_ref().unwrap().len(), all);
 }
