@@ -40,6 +40,8 @@ pub enum Action {
     ScrollDown,
     Input(char),
     InputBackspace,
+    /// Cursor keys and the shell's editing keys in a text field.
+    Edit(super::text::Edit),
     Confirm,
     Resize(u16, u16),
 }

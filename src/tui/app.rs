@@ -10,6 +10,7 @@ pub use super::loader::{Detail, SPARK_WEEKS};
 use super::loader::{Loaded, Request};
 use super::picker::Choice;
 pub use super::picker::FilterMenu;
+use super::text::{Edit, TextField};
 use crate::export;
 use crate::features::GoldenRecord;
 use crate::job::Progress;
@@ -26,7 +27,7 @@ pub const DETAIL_WIDTH: u16 = 52;
 pub enum Mode {
     Normal,
     Search {
-        query: String,
+        query: TextField,
         origin: usize,
     },
     Filter(FilterMenu),
@@ -41,7 +42,7 @@ pub enum Mode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportPrompt {
-    pub input: String,
+    pub input: TextField,
     /// The file exists: waiting for y/n to overwrite exactly this (expanded) path.
     pub confirm_overwrite: Option<PathBuf>,
 }
@@ -595,7 +596,7 @@ impl App {
             }
             Action::Search => {
                 self.mode = Mode::Search {
-                    query: String::new(),
+                    query: TextField::default(),
                     origin: self.selected,
                 }
             }
@@ -671,7 +672,7 @@ impl App {
                 let path =
                     export::free_path(&self.export_dir.join(format!("cge-accounts-{as_of}.csv")));
                 self.mode = Mode::Export(ExportPrompt {
-                    input: path.display().to_string(),
+                    input: TextField::new(path.display().to_string()),
                     confirm_overwrite: None,
                 });
             }
@@ -710,14 +711,13 @@ impl App {
         }
     }
 
-    fn update_search(&mut self, action: Action, mut query: String, origin: usize) {
-        match action {
-            Action::Input(c) => query.push(c),
-            Action::InputBackspace => {
-                query.pop();
-            }
+    fn update_search(&mut self, action: Action, mut query: TextField, origin: usize) {
+        let changed = match action {
+            Action::Input(c) => query.edit(Edit::Insert(c)),
+            Action::InputBackspace => query.edit(Edit::Backspace),
+            Action::Edit(e) => query.edit(e),
             Action::Confirm => {
-                self.last_search = query;
+                self.last_search = query.as_str().to_string();
                 self.mode = Mode::Normal;
                 return;
             }
@@ -728,12 +728,14 @@ impl App {
                 return;
             }
             _ => return,
+        };
+        if changed {
+            match self.find(query.as_str(), origin, true) {
+                Some(r) => self.move_to(r),
+                None => self.move_to(origin),
+            }
         }
-        match self.find(&query, origin, true) {
-            Some(r) => self.move_to(r),
-            None => self.move_to(origin),
-        }
-        self.last_search = query.clone();
+        self.last_search = query.as_str().to_string();
         self.mode = Mode::Search { query, origin };
     }
 
@@ -745,20 +747,22 @@ impl App {
             Action::PageDown => menu.selected = (menu.selected + 10).min(n - 1),
             Action::PageUp => menu.selected = menu.selected.saturating_sub(10),
             Action::Input(c) => {
-                menu.query.push(c);
+                menu.query.edit(Edit::Insert(c));
                 menu.narrow(self.book.as_ref());
             }
             Action::InputBackspace => {
-                menu.query.pop();
+                menu.query.edit(Edit::Backspace);
                 menu.narrow(self.book.as_ref());
             }
+            // The edit happens in the guard; only a changed text narrows again.
+            Action::Edit(e) if menu.query.edit(e) => menu.narrow(self.book.as_ref()),
             Action::Back | Action::Quit => {
                 self.mode = Mode::Normal;
                 return;
             }
             Action::Confirm | Action::ToggleDetail => {
                 let Some(choice) = menu.current().map(|o| o.choice.clone()) else {
-                    self.status = Some(format!("nothing matches {:?}", menu.query));
+                    self.status = Some(format!("nothing matches {:?}", menu.query.as_str()));
                     self.mode = Mode::Filter(menu);
                     return;
                 };
@@ -870,9 +874,14 @@ impl App {
             return;
         }
         match action {
-            Action::Input(c) => prompt.input.push(c),
+            Action::Input(c) => {
+                prompt.input.edit(Edit::Insert(c));
+            }
             Action::InputBackspace => {
-                prompt.input.pop();
+                prompt.input.edit(Edit::Backspace);
+            }
+            Action::Edit(e) => {
+                prompt.input.edit(e);
             }
             Action::Back | Action::Quit => {
                 self.mode = Mode::Normal;
@@ -880,7 +889,7 @@ impl App {
                 return;
             }
             Action::Confirm => {
-                let path = expand_home(prompt.input.trim(), self.home.as_deref());
+                let path = expand_home(prompt.input.as_str().trim(), self.home.as_deref());
                 let folder = path
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())

@@ -12,6 +12,7 @@ pub mod keymap;
 pub mod loader;
 pub mod map;
 pub mod picker;
+pub mod text;
 pub mod ui;
 
 use std::io::Write;
@@ -31,6 +32,7 @@ pub use action::Action;
 pub use app::App;
 use app::{Mode, MouseKind};
 pub use config::Config;
+use text::Edit;
 
 use crate::features::{self, GoldenRecord};
 use crate::job::{Job, JobEvent, Progress};
@@ -52,6 +54,12 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
         return Some(Action::ForceQuit);
     }
     let text_mode = matches!(app.mode, Mode::Search { .. } | Mode::Export(_));
+    if let Some(edit) = (text_mode || matches!(app.mode, Mode::Filter(_)))
+        .then(|| text_edit(key))
+        .flatten()
+    {
+        return Some(Action::Edit(edit));
+    }
     if text_mode {
         return match key.code {
             KeyCode::Enter => Some(Action::Confirm),
@@ -78,6 +86,23 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
         };
     }
     app.config.keymap.action_for(key)
+}
+
+/// The editing keys of a text field (besides typing and Backspace).
+fn text_edit(key: &KeyEvent) -> Option<Edit> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match key.code {
+        KeyCode::Left => Edit::Left,
+        KeyCode::Right => Edit::Right,
+        KeyCode::Home => Edit::Home,
+        KeyCode::End => Edit::End,
+        KeyCode::Delete => Edit::Delete,
+        KeyCode::Char('a') if ctrl => Edit::Home,
+        KeyCode::Char('e') if ctrl => Edit::End,
+        KeyCode::Char('u') if ctrl => Edit::ClearBefore,
+        KeyCode::Char('w') if ctrl => Edit::DeleteWord,
+        _ => return None,
+    })
 }
 
 /// What the UI shows first.

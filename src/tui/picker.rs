@@ -4,6 +4,7 @@
 
 use super::book::{Book, CHURN_BANDS, ENGAGEMENT, ESCALATION, FILTER_KINDS, Filter, FilterKind};
 use super::book::{Fmt, PLANS, RENEWAL_WINDOWS};
+use super::text::TextField;
 
 /// What choosing an option does.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +28,7 @@ pub struct FilterMenu {
     pub kind: Option<usize>,
     /// Every option; those matching the typed text are `shown`.
     pub options: Vec<MenuOption>,
-    pub query: String,
+    pub query: TextField,
     /// Indices into `options`, in order.
     pub shown: Vec<usize>,
     /// Index into `shown`.
@@ -110,7 +111,7 @@ impl FilterMenu {
             kind,
             presets: options.clone(),
             options,
-            query: String::new(),
+            query: TextField::default(),
             shown: Vec::new(),
             selected: 0,
         };
@@ -123,10 +124,10 @@ impl FilterMenu {
     pub fn narrow(&mut self, book: Option<&Book>) {
         let typed = match (self.kind.map(|k| FILTER_KINDS[k].1), book) {
             (Some(FilterKind::ChurnBand), Some(b)) => {
-                parse_number(&self.query).map(|p| (b, Filter::ChurnAtLeast(p / 100.0)))
+                parse_number(self.query.as_str()).map(|p| (b, Filter::ChurnAtLeast(p / 100.0)))
             }
             (Some(FilterKind::AtLeast(column)), Some(b)) => {
-                parse_number(&self.query).map(|v| (b, at_least(column, v)))
+                parse_number(self.query.as_str()).map(|v| (b, at_least(column, v)))
             }
             _ => None,
         };
@@ -138,7 +139,7 @@ impl FilterMenu {
             // A number typed: every preset stays on offer below it.
             self.shown = (0..self.options.len()).collect();
         } else {
-            let q = self.query.to_lowercase();
+            let q = self.query.as_str().to_lowercase();
             self.shown = (0..self.options.len())
                 .filter(|&i| self.options[i].label.to_lowercase().contains(&q))
                 .collect();

@@ -223,7 +223,7 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
     let mut spans = match &app.mode {
         Mode::Search { query, .. } => vec![
             Span::styled(" search: ", t.fg(t.accent)),
-            Span::raw(format!("{query}▏")),
+            Span::raw(query.with_cursor()),
         ],
         Mode::FilterBar(at) => {
             let mut spans = vec![Span::styled(" filters: ", t.fg(t.accent))];
@@ -1324,7 +1324,7 @@ fn draw_filter_menu(f: &mut Frame, app: &App, menu: &super::app::FilterMenu, are
     let title = if menu.query.is_empty() {
         format!(" {what} · {hint} ")
     } else {
-        format!(" {what}: {}▏ ", menu.query)
+        format!(" {what}: {} ", menu.query.with_cursor())
     };
     let width = popup(area, 52, 3).width;
     let inner = width.saturating_sub(2) as usize;
@@ -1387,7 +1387,7 @@ fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area
             Line::from(vec![
                 Span::raw(" "),
                 Span::styled(
-                    format!("{}▏", prompt.input),
+                    prompt.input.with_cursor(),
                     Style::new().add_modifier(Modifier::UNDERLINED),
                 ),
             ]),
@@ -1402,7 +1402,7 @@ fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area
                 .title_bottom(if prompt.confirm_overwrite.is_some() {
                     " y overwrite · other key: another name "
                 } else {
-                    " Enter write · Esc cancel "
+                    " Enter write · Esc cancel · ←→ Home End Ctrl-U Ctrl-W edit "
                 })
                 .borders(Borders::ALL),
         ),

@@ -324,9 +324,9 @@ fn export_writes_exactly_the_view_and_asks_before_overwriting() {
     a.update(Action::Export);
     match &a.mode {
         cge::tui::app::Mode::Export(p) => assert!(
-            p.input.ends_with("cge-accounts-2026-10-31-1.csv"),
+            p.input.as_str().ends_with("cge-accounts-2026-10-31-1.csv"),
             "{}",
-            p.input
+            p.input.as_str()
         ),
         other => panic!("{other:?}"),
     }
@@ -460,7 +460,7 @@ fn confirming_an_overwrite_writes_the_path_that_was_checked() {
     a.home = Some(home.clone());
     a.update(Action::Export);
     let typed = match &a.mode {
-        cge::tui::app::Mode::Export(p) => p.input.chars().count(),
+        cge::tui::app::Mode::Export(p) => p.input.as_str().chars().count(),
         other => panic!("{other:?}"),
     };
     for _ in 0..typed {

@@ -665,3 +665,94 @@ fn any_filter_can_be_removed_from_the_bar() {
     assert_eq!(a.mode, Mode::Normal, "the last one removed closes the bar");
     assert_eq!(a.book.as_ref().unwrap().len(), all);
 }
+
+#[test]
+fn text_fields_edit_like_a_shell_in_the_search_the_export_path_and_the_picker() {
+    use cge::tui::key_action;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: KeyCode| KeyEvent::new(c, KeyModifiers::NONE);
+    let ctrl = |c: char| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    let press = |a: &mut App, k: KeyEvent| {
+        if let Some(action) = key_action(a, &k) {
+            a.update(action);
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = crate::tui::app_with(tmp.path());
+    // Outside a text field the same keys move the column cursor.
+    assert_eq!(
+        key_action(&a, &key(KeyCode::Left)),
+        Some(Action::ColumnLeft)
+    );
+
+    // Export: Ctrl-W drops the proposed file name, a new one is typed, Enter writes it.
+    press(
+        &mut a,
+        KeyEvent::new(KeyCode::Char('e'), KeyModifiers::NONE),
+    );
+    press(&mut a, ctrl('w'));
+    for c in "mine.csv".chars() {
+        press(&mut a, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    // Fix a typo in the middle: "mine.csv" → "my.csv".
+    for _ in 0..4 {
+        press(&mut a, key(KeyCode::Left));
+    }
+    press(&mut a, key(KeyCode::Backspace));
+    press(&mut a, key(KeyCode::Backspace));
+    press(&mut a, key(KeyCode::Backspace));
+    press(
+        &mut a,
+        KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE),
+    );
+    press(&mut a, key(KeyCode::End));
+    let Mode::Export(p) = &a.mode else {
+        panic!("{:?}", a.mode)
+    };
+    assert_eq!(
+        p.input.as_str(),
+        tmp.path().join("my.csv").display().to_string()
+    );
+    press(&mut a, key(KeyCode::Enter));
+    assert!(tmp.path().join("my.csv").exists(), "{:?}", a.status);
+
+    // Search: Home, a letter at the front, Ctrl-U clears what is before the cursor.
+    press(
+        &mut a,
+        KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE),
+    );
+    for c in "ab".chars() {
+        press(&mut a, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    press(&mut a, ctrl('a'));
+    press(
+        &mut a,
+        KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE),
+    );
+    let Mode::Search { query, .. } = &a.mode else {
+        panic!("{:?}", a.mode)
+    };
+    assert_eq!((query.as_str(), query.cursor()), ("zab", 1));
+    assert!(screen(&a, 120, 30).contains("search: z▏ab"));
+    press(&mut a, ctrl('u'));
+    press(&mut a, ctrl('e'));
+    let Mode::Search { query, .. } = &a.mode else {
+        panic!("{:?}", a.mode)
+    };
+    assert_eq!(query.as_str(), "ab");
+    press(&mut a, key(KeyCode::Esc));
+
+    // The picker's text takes the same keys; letters never move the list.
+    press(
+        &mut a,
+        KeyEvent::new(KeyCode::Char('f'), KeyModifiers::NONE),
+    );
+    for c in "planx".chars() {
+        press(&mut a, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    assert!(menu(&a).shown.is_empty());
+    press(&mut a, key(KeyCode::Backspace));
+    assert_eq!(menu(&a).shown.len(), 1);
+    press(&mut a, ctrl('w'));
+    assert!(menu(&a).query.is_empty() && menu(&a).shown.len() > 1);
+}
