@@ -243,6 +243,7 @@ impl App {
         if !self.user_sorted {
             // Most at stake first (ARR at risk; rule risk without a run) until the user sorts.
             book.sort = Some(book::default_sort(book.scored()));
+            book.then.clear();
             book.apply()?;
         }
         self.book = Some(book);
@@ -356,7 +357,7 @@ impl App {
 
     fn resort(&mut self, sort: Option<(usize, bool)>) {
         self.user_sorted = true;
-        self.reorder(|b| b.sort = sort);
+        self.reorder(|b| b.sort_by(sort));
         self.follow_column();
     }
 

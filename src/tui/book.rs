@@ -272,6 +272,9 @@ pub const RENEWAL_WINDOWS: &[i64] = &[30, 60, 90, 180];
 /// Churn-risk bands, from the playbook's default thresholds down.
 pub const CHURN_BANDS: &[f64] = &[0.7, 0.5, 0.4, 0.2, 0.1];
 
+/// Earlier sorts kept to order ties.
+pub const MAX_TIE_BREAKS: usize = 2;
+
 /// A change in churn probability since the previous run that earns an arrow: one point.
 pub const CHANGE_SHOWN: f64 = 0.01;
 
@@ -304,6 +307,9 @@ pub struct Book {
     /// Row indices of `frame`, filtered and sorted.
     pub order: Vec<u32>,
     pub sort: Option<(usize, bool)>,
+    /// Earlier sorts, most recent first: they order the ties of `sort` (sorting by plan
+    /// after engagement keeps each plan's accounts by engagement).
+    pub then: Vec<(usize, bool)>,
     pub filters: Vec<Filter>,
 }
 
@@ -378,6 +384,7 @@ impl Book {
             map_y,
             order,
             sort: None,
+            then: Vec::new(),
             filters: Vec::new(),
         })
     }
@@ -529,7 +536,11 @@ impl Book {
     /// Recompute the order from the filters and the sort (polars filter + stable sort).
     pub fn apply(&mut self) -> Result<()> {
         // Only the columns filtered or sorted on: the whole frame is never copied.
-        let used = used_columns(&self.filters, self.sort.map(|(c, _)| COLUMNS[c].key));
+        let keys: Vec<(usize, bool)> = self.sort.into_iter().chain(self.then.clone()).collect();
+        let mut used = used_columns(&self.filters, None);
+        used.extend(keys.iter().map(|&(c, _)| COLUMNS[c].key));
+        used.sort_unstable();
+        used.dedup();
         let mut lf = self
             .frame
             .select(used)?
@@ -538,25 +549,13 @@ impl Book {
         if let Some(mask) = mask(&self.filters) {
             lf = lf.filter(mask);
         }
-        if let Some((column, descending)) = self.sort {
-            let spec = &COLUMNS[column];
-            let key = if spec.ranks.is_empty() {
-                col(spec.key)
-            } else {
-                spec.ranks.iter().enumerate().fold(
-                    lit(NULL).cast(DataType::Int64),
-                    |acc, (i, v)| {
-                        when(col(spec.key).eq(lit(*v)))
-                            .then(lit(i as i64))
-                            .otherwise(acc)
-                    },
-                )
-            };
-            // Ties keep account order; empty values go last either way.
+        if !keys.is_empty() {
+            let exprs: Vec<Expr> = keys.iter().map(|&(c, _)| sort_key(&COLUMNS[c])).collect();
+            // Remaining ties keep account order; empty values go last either way.
             lf = lf.sort_by_exprs(
-                [key],
+                exprs,
                 SortMultipleOptions::default()
-                    .with_order_descending(descending)
+                    .with_order_descending_multi(keys.iter().map(|&(_, d)| d))
                     .with_nulls_last(true)
                     .with_maintain_order(true),
             );
@@ -623,19 +622,51 @@ impl Book {
         Some(v[((v.len() - 1) as f64 * q).round() as usize])
     }
 
+    /// Sort by `key` (column, descending); the previous sort, on another column, orders
+    /// the ties, as do up to two sorts before it.
+    pub fn sort_by(&mut self, key: Option<(usize, bool)>) {
+        match (self.sort, key) {
+            (Some(old), Some(new)) if old.0 != new.0 => {
+                self.then.retain(|&(c, _)| c != new.0 && c != old.0);
+                self.then.insert(0, old);
+                self.then.truncate(MAX_TIE_BREAKS);
+            }
+            (_, None) => self.then.clear(),
+            _ => self.then.retain(|&(c, _)| key.is_none_or(|k| k.0 != c)),
+        }
+        self.sort = key;
+    }
+
     /// Keep the view (sort, filters) of `other` on this book. Filters on scores a book
     /// without a run does not have are dropped rather than hiding every account.
     pub fn adopt_view(&mut self, other: &Book) -> Result<()> {
         self.sort = other.sort;
+        self.then = other.then.clone();
         self.filters = other.filters.clone();
         if !self.scored() {
             self.filters.retain(|f| !f.needs_run());
             if self.sort.is_some_and(|(c, _)| COLUMNS[c].model) {
                 self.sort = Some(default_sort(false));
             }
+            self.then.retain(|&(c, _)| !COLUMNS[c].model);
         }
         self.apply()
     }
+}
+
+/// What a column sorts by: its values, or its rank for an ordinal category.
+fn sort_key(spec: &ColumnSpec) -> Expr {
+    if spec.ranks.is_empty() {
+        return col(spec.key);
+    }
+    spec.ranks
+        .iter()
+        .enumerate()
+        .fold(lit(NULL).cast(DataType::Int64), |acc, (i, v)| {
+            when(col(spec.key).eq(lit(*v)))
+                .then(lit(i as i64))
+                .otherwise(acc)
+        })
 }
 
 /// The rows `filters` keep: values of one field widen the view (owner A or owner B),

@@ -343,10 +343,15 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let sort = book.sort;
     let header = Row::new(cols.iter().map(|&(i, _, _)| {
         let c = &COLUMNS[i];
+        // The sort's arrow; the earlier sorts that order its ties, hollow.
         let arrow = match sort {
             Some((s, true)) if s == i => "▼",
             Some((s, false)) if s == i => "▲",
-            _ => "",
+            _ => match book.then.iter().find(|(c, _)| *c == i) {
+                Some((_, true)) => "▽",
+                Some((_, false)) => "△",
+                None => "",
+            },
         };
         let mut style = t.header();
         if i == app.column {

@@ -756,3 +756,40 @@ fn text_fields_edit_like_a_shell_in_the_search_the_export_path_and_the_picker() 
     press(&mut a, ctrl('w'));
     assert!(menu(&a).query.is_empty() && menu(&a).shown.len() > 1);
 }
+
+#[test]
+fn a_sort_keeps_the_previous_sort_within_its_ties() {
+    use cge::tui::book::COLUMNS;
+    let col = |k: &str| COLUMNS.iter().position(|c| c.key == k).unwrap();
+    let rank = |v: &str, ranks: &[&str]| ranks.iter().position(|r| *r == v).unwrap();
+    let mut a = app();
+    a.update(Action::SortBy(col("engagement_level"))); // high first
+    a.update(Action::SortBy(col("plan_tier"))); // Enterprise first
+    let s = screen(&a, 160, 30);
+    assert!(
+        header_row(&s).contains("Plan▼") && header_row(&s).contains("Engage▽"),
+        "{}",
+        header_row(&s)
+    );
+    let plans = view_values(&a, "plan_tier");
+    let levels = view_values(&a, "engagement_level");
+    let (p, e) = (cge::tui::book::PLANS, cge::tui::book::ENGAGEMENT);
+    let mut ties = 0;
+    for i in 1..plans.len() {
+        assert!(rank(&plans[i - 1], p) >= rank(&plans[i], p), "plan order");
+        if plans[i - 1] == plans[i] {
+            ties += 1;
+            assert!(
+                rank(&levels[i - 1], e) >= rank(&levels[i], e),
+                "row {i}: within {} engagement {} before {}",
+                plans[i],
+                levels[i - 1],
+                levels[i]
+            );
+        }
+    }
+    assert!(ties > 10, "the fixture has ties to order");
+    // Reversing the plan keeps engagement as the tie-break.
+    a.update(Action::SortReverse);
+    assert!(header_row(&screen(&a, 160, 30)).contains("Engage▽"));
+}
