@@ -238,7 +238,10 @@ impl App {
         let keep = self.selected_account().map(str::to_string);
         match &self.book {
             Some(old) => book.adopt_view(old)?,
-            None => book.apply()?,
+            None => {
+                self.open_my_book(&mut book);
+                book.apply()?
+            }
         }
         if !self.user_sorted {
             // Most at stake first (ARR at risk; rule risk without a run) until the user sorts.
@@ -259,6 +262,27 @@ impl App {
     /// The terminal is below the size the UI draws in.
     pub fn too_small(&self) -> bool {
         self.size.0 < MIN_WIDTH || self.size.1 < MIN_HEIGHT
+    }
+
+    /// The first book opens on the accounts of `me` (the config's owner name), if any.
+    fn open_my_book(&mut self, book: &mut Book) {
+        let Some(me) = self.config.me.clone() else {
+            return;
+        };
+        if book.distinct("owner").contains(&me) {
+            book.filters.push(Filter::Equals {
+                column: "owner",
+                label: "owner",
+                value: me.clone(),
+            });
+            self.status = Some(format!(
+                "your book ({me}, from me = in config.toml) · Backspace shows every account"
+            ));
+        } else {
+            self.status = Some(format!(
+                "me = {me:?} in config.toml owns no account here: showing every account"
+            ));
+        }
     }
 
     pub fn selected_account(&self) -> Option<&str> {

@@ -16,6 +16,8 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../assets/default-config.toml"
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    /// The CSM's name as an owner of accounts: cge opens filtered to their book.
+    me: Option<String>,
     #[serde(default)]
     theme: ThemeFile,
     /// action name → one key or a list of keys.
@@ -89,6 +91,8 @@ impl Theme {
 pub struct Config {
     pub theme: Theme,
     pub keymap: Keymap,
+    /// `me = "Dana Kim"`: open on the accounts this owner has ("my book").
+    pub me: Option<String>,
     /// Where the user file was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -167,9 +171,15 @@ impl Config {
         }
         let keymap = Keymap::with_overrides(&overrides)
             .map_err(|e| anyhow::anyhow!("{}: {e}", name(&source)))?;
+        let me = file
+            .as_ref()
+            .and_then(|f| f.me.clone())
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty());
         Ok(Config {
             theme,
             keymap,
+            me,
             source,
         })
     }
@@ -199,6 +209,14 @@ mod tests {
             c.keymap.keys_of(&super::super::action::Action::Quit),
             "q/Ctrl-c"
         );
+    }
+
+    #[test]
+    fn me_names_the_csm() {
+        let c = load_text("me = \"Dana Kim\"\n[theme]\naccent = \"red\"\n").unwrap();
+        assert_eq!(c.me.as_deref(), Some("Dana Kim"));
+        assert_eq!(load_text("me = \"  \"\n").unwrap().me, None);
+        assert_eq!(Config::builtin(true).me, None);
     }
 
     #[test]

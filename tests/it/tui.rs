@@ -31,8 +31,13 @@ fn record() -> &'static (tempfile::TempDir, GoldenRecord) {
 }
 
 pub(crate) fn app_with(export_dir: &Path) -> App {
+    app_configured(Config::builtin(true), export_dir)
+}
+
+/// The fixture book in an app with `config`.
+pub(crate) fn app_configured(config: Config, export_dir: &Path) -> App {
     let mut app = App::new(
-        Config::builtin(true),
+        config,
         Path::new("/data/workspace.db"),
         export_dir.to_path_buf(),
     )

@@ -793,3 +793,32 @@ fn a_sort_keeps_the_previous_sort_within_its_ties() {
     a.update(Action::SortReverse);
     assert!(header_row(&screen(&a, 160, 30)).contains("Engage▽"));
 }
+
+#[test]
+fn me_in_the_config_opens_on_my_book_and_backspace_shows_everyone() {
+    let everyone = view_values(&app(), "owner");
+    let me = everyone[5].clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("config.toml");
+    std::fs::write(&path, format!("me = {me:?}\n")).unwrap();
+    let config = cge::tui::Config::load(Some(&path), true, true).unwrap();
+    let mut a = crate::tui::app_configured(config, tmp.path());
+    let mine = view_values(&a, "owner");
+    assert_eq!(mine.len(), everyone.iter().filter(|o| **o == me).count());
+    assert!(mine.iter().all(|o| *o == me));
+    assert!(
+        a.status.clone().unwrap().contains("your book"),
+        "{:?}",
+        a.status
+    );
+    assert!(screen(&a, 120, 30).contains(&format!("filters: owner: {me}")));
+    a.update(Action::PopFilter);
+    assert_eq!(a.book.as_ref().unwrap().len(), everyone.len());
+
+    // A name that owns nothing here: every account, and a message saying why.
+    std::fs::write(&path, "me = \"Nobody Here\"\n").unwrap();
+    let config = cge::tui::Config::load(Some(&path), true, true).unwrap();
+    let a = crate::tui::app_configured(config, tmp.path());
+    assert_eq!(a.book.as_ref().unwrap().len(), everyone.len());
+    assert!(a.status.clone().unwrap().contains("owns no account"));
+}
