@@ -117,6 +117,46 @@ pub const COLUMNS: &[ColumnSpec] = &[
     c("industry", "Industry", 13, false, Fmt::Text),
 ];
 
+/// What a column holds, with its unit, for the help's legend: the model's columns in
+/// words here, the golden record's from the feature dictionary.
+pub fn legend(spec: &ColumnSpec) -> String {
+    let text = match spec.key {
+        "account_name" => "the account (stays on screen while the table scrolls sideways)",
+        "churn_probability" => {
+            "calibrated probability of churning in the next 90 days, % (▲▼: moved ≥ 1 point since the last run)"
+        }
+        "compound_churn_risk_score" => {
+            "rule-based churn risk, 0–100 points (the baseline the model must beat; the detail lists the rules that fired)"
+        }
+        "arr_at_risk" => "expected ARR lost to churn = churn probability × ARR, $",
+        "next_best_action" => "what to do now, from the playbook (URGENT: … first)",
+        "escalation_probability" => {
+            "probability of an escalated or urgent ticket in the next 30 days, %"
+        }
+        "crosssell_score" => "propensity to buy a feature it does not use yet, %",
+        "crosssell_readiness_score" => "rule-based cross-sell readiness, 0–100 points",
+        "usage_velocity_30day" => {
+            "usage in the last 30 days vs the 30 before, % change (↑999% caps a rise over tenfold; → within ±5 %; — no usage in either)"
+        }
+        "escalation_health_status" => "support health: healthy < watch < at_risk < critical",
+        "engagement_level" => "engagement: none < low < medium < high",
+        "owner" => "the CSM who owns the account",
+        "billing_frequency" => "monthly or annual billing",
+        "plan_tier" => "plan: Basic < Pro < Enterprise",
+        "industry" => "the account's industry",
+        key => {
+            return crate::features::dictionary::feature(key).map_or_else(
+                || key.replace('_', " "),
+                |f| match f.unit {
+                    "" => f.meaning.to_string(),
+                    unit => format!("{} ({unit})", f.meaning.trim_end_matches('.')),
+                },
+            );
+        }
+    };
+    text.to_string()
+}
+
 /// The column a book sorts by until the user chooses: ARR at risk from a run, else the
 /// rule-based churn risk.
 pub fn default_sort(scored: bool) -> (usize, bool) {
@@ -300,6 +340,8 @@ pub struct Book {
     at_risk: Float64Chunked,
     churn: Float64Chunked,
     churn_delta: Float64Chunked,
+    /// Days with usage in the last 30 (a trend of 0 without usage is no trend at all).
+    active_days: Float64Chunked,
     map_x: Float64Chunked,
     map_y: Float64Chunked,
     /// Active accounts in the whole book: more than the frame holds while it is a preview.
@@ -366,6 +408,7 @@ impl Book {
         let at_risk = f64_column("arr_at_risk")?;
         let churn = f64_column("churn_probability")?;
         let churn_delta = f64_column("churn_delta")?;
+        let active_days = f64_column("active_days_30d")?;
         let (map_x, map_y) = (f64_column("map_x")?, f64_column("map_y")?);
         let order = (0..frame.height() as u32).collect();
         Ok(Book {
@@ -380,6 +423,7 @@ impl Book {
             at_risk,
             churn,
             churn_delta,
+            active_days,
             map_x,
             map_y,
             order,
@@ -503,6 +547,11 @@ impl Book {
                         _ => "",
                     };
                     format!("{}{arrow}", format_number(v, Fmt::Percent))
+                }
+                (Some(v), Fmt::Trend)
+                    if v == 0.0 && self.active_days.get(r).is_none_or(|d| d == 0.0) =>
+                {
+                    "—".into()
                 }
                 (Some(v), fmt) => format_number(v, fmt),
             },

@@ -1288,13 +1288,22 @@ fn draw_help(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
         " Mouse: click a row to select it, a header to sort; the wheel scrolls.",
         t.fg(t.muted),
     ));
-    for text in [
-        " Churn = calibrated probability of churning in 90 days (▲▼: moved ≥ 1 pt since the",
-        "   last run); Esc = escalation within 30 days; XSell = cross-sell propensity;",
-        "   AtRisk = churn × ARR. Rule / Ready = the rule scores 0–100 (the baselines).",
-    ] {
-        lines.push(Line::styled(text, t.fg(t.muted)));
+    lines.push(Line::from(""));
+    lines.push(Line::styled(" COLUMNS", t.header()));
+    let scored = app.book.as_ref().is_some_and(super::book::Book::scored);
+    for c in COLUMNS.iter().filter(|c| scored || !c.model) {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!(" {:<9}", c.title),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(super::book::legend(c), t.fg(t.muted)),
+        ]));
     }
+    lines.push(Line::styled(
+        " Sorted ▼▲; earlier sorts that order the ties ▽△; ‹ › columns cut at the edges.",
+        t.fg(t.muted),
+    ));
     // As wide as the screen allows; as tall as the text wraps to, scrolling when taller.
     let width = area.width.saturating_sub(2).min(86);
     let text = Paragraph::new(lines).wrap(Wrap { trim: false });

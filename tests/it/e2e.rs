@@ -425,7 +425,7 @@ fn at_80x24_a_csm_scrolls_the_columns_sorts_reads_help_and_the_detail_to_their_e
 
     // Help, scrolled to its end.
     t.keys(&["?", "G"]);
-    t.wait_for("the end of help", |s| s.contains("AtRisk = churn × ARR"));
+    t.wait_for("the end of help", |s| s.contains("edges."));
     t.keys(&["Escape"]);
 
     // The detail below the table, scrolled to its last line and no further.
