@@ -45,6 +45,8 @@ pub struct ExportPrompt {
     pub input: TextField,
     /// The file exists: waiting for y/n to overwrite exactly this (expanded) path.
     pub confirm_overwrite: Option<PathBuf>,
+    /// Write the cells as the screen shows them (titles, $1.2k, 45%) instead of raw values.
+    pub labels: bool,
 }
 
 /// A scrolled text as drawn: the largest useful scroll and the lines in view.
@@ -699,6 +701,7 @@ impl App {
                 self.mode = Mode::Export(ExportPrompt {
                     input: TextField::new(path.display().to_string()),
                     confirm_overwrite: None,
+                    labels: false,
                 });
             }
             Action::Refresh => {
@@ -887,7 +890,7 @@ impl App {
                 Action::Input('y') | Action::Input('Y') => {
                     self.mode = Mode::Normal;
                     // The path whose existence was checked, not the text as typed (`~/...`).
-                    self.export_to(&checked, true);
+                    self.export_to(&checked, true, prompt.labels);
                 }
                 Action::Input(_) | Action::Back | Action::Quit | Action::Confirm => {
                     prompt.confirm_overwrite = None;
@@ -908,6 +911,7 @@ impl App {
             Action::Edit(e) => {
                 prompt.input.edit(e);
             }
+            Action::SwitchFocus => prompt.labels = !prompt.labels,
             Action::Back | Action::Quit => {
                 self.mode = Mode::Normal;
                 self.status = Some("export cancelled".into());
@@ -936,7 +940,7 @@ impl App {
                     prompt.confirm_overwrite = Some(path);
                 } else {
                     self.mode = Mode::Normal;
-                    self.export_to(&path, false);
+                    self.export_to(&path, false, prompt.labels);
                     return;
                 }
             }
@@ -945,8 +949,9 @@ impl App {
         self.mode = Mode::Export(prompt);
     }
 
-    /// Write exactly the current view (filtered, sorted) with raw values, on the loader.
-    fn export_to(&mut self, path: &Path, overwrite: bool) {
+    /// Write exactly the current view (filtered, sorted), raw values or as shown, on the
+    /// loader.
+    fn export_to(&mut self, path: &Path, overwrite: bool, labels: bool) {
         let Some(book) = self.book.as_ref() else {
             return;
         };
@@ -966,6 +971,7 @@ impl App {
             columns,
             book: Box::new(book.clone()),
             overwrite,
+            labels,
         };
         self.request(req);
     }

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use chrono::NaiveDate;
 use polars::prelude::DataFrame;
 
-use super::book::Book;
+use super::book::{Book, COLUMNS};
 use crate::export;
 use crate::features;
 use crate::features::compose::{self, CHURN_RULES, CROSSSELL_RULES};
@@ -39,6 +39,8 @@ pub enum Request {
         columns: Vec<&'static str>,
         book: Box<Book>,
         overwrite: bool,
+        /// Titles and cells as on screen instead of keys and raw values.
+        labels: bool,
     },
 }
 
@@ -119,11 +121,33 @@ pub fn serve(ws: Option<&Workspace>, req: Request) -> Loaded {
             columns,
             book,
             overwrite,
+            labels,
         } => {
-            let rows =
-                (0..book.len()).map(|r| columns.iter().map(|c| book.raw(r, c)).collect::<Vec<_>>());
-            let result =
-                export::write_csv(&path, &columns, rows, overwrite).map_err(|e| format!("{e:#}"));
+            let result = if labels {
+                let specs: Vec<(usize, &str)> = columns
+                    .iter()
+                    .map(|k| match COLUMNS.iter().position(|c| c.key == *k) {
+                        Some(i) => (i, COLUMNS[i].title),
+                        None => (usize::MAX, "Account ID"),
+                    })
+                    .collect();
+                let headers: Vec<&str> = specs.iter().map(|(_, t)| *t).collect();
+                let rows = (0..book.len()).map(|r| {
+                    specs
+                        .iter()
+                        .map(|&(i, _)| match i {
+                            usize::MAX => book.account_id(r).unwrap_or("").to_string(),
+                            i => book.cell(r, i),
+                        })
+                        .collect::<Vec<_>>()
+                });
+                export::write_csv(&path, &headers, rows, overwrite)
+            } else {
+                let rows = (0..book.len())
+                    .map(|r| columns.iter().map(|c| book.raw(r, c)).collect::<Vec<_>>());
+                export::write_csv(&path, &columns, rows, overwrite)
+            }
+            .map_err(|e| format!("{e:#}"));
             Loaded::Exported { path, result }
         }
     }

@@ -62,6 +62,7 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
     }
     if text_mode {
         return match key.code {
+            KeyCode::Tab if matches!(app.mode, Mode::Export(_)) => Some(Action::SwitchFocus),
             KeyCode::Enter => Some(Action::Confirm),
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Backspace => Some(Action::InputBackspace),

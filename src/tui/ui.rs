@@ -1394,6 +1394,11 @@ fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area
             ),
         ]
     } else {
+        let values = if prompt.labels {
+            "as on screen (titles, $1.2k, 45%) · Tab: raw values"
+        } else {
+            "raw values (column keys, full numbers) · Tab: as on screen"
+        };
         vec![
             Line::from(format!(
                 " Export the {rows} accounts in view (this order) to:"
@@ -1405,9 +1410,10 @@ fn draw_export(f: &mut Frame, app: &App, prompt: &super::app::ExportPrompt, area
                     Style::new().add_modifier(Modifier::UNDERLINED),
                 ),
             ]),
+            Line::styled(format!(" values: {values}"), t.fg(t.muted)),
         ]
     };
-    let r = popup(area, 90, 5);
+    let r = popup(area, 90, 6);
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(body).block(

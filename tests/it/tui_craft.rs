@@ -864,3 +864,55 @@ fn help_has_a_column_legend_with_units_and_no_usage_shows_no_trend_arrow() {
     }
     assert!(idle > 0, "the fixture has accounts without usage");
 }
+
+#[test]
+fn tab_in_the_export_prompt_writes_the_cells_as_on_screen() {
+    use cge::tui::book::COLUMNS;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = crate::tui_scores::scored_app();
+    a.export_dir = tmp.path().to_path_buf();
+    a.update(Action::Export);
+    assert!(screen(&a, 120, 30).contains("values: raw values"));
+    a.update(Action::SwitchFocus); // Tab
+    assert!(screen(&a, 120, 30).contains("values: as on screen"));
+    a.update(Action::Confirm);
+    assert!(
+        a.status.clone().unwrap().starts_with("exported"),
+        "{:?}",
+        a.status
+    );
+    let file = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut r = csv::Reader::from_path(&file).unwrap();
+    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let titles: Vec<&str> = std::iter::once("Account ID")
+        .chain(COLUMNS.iter().map(|c| c.title))
+        .collect();
+    assert_eq!(headers, titles);
+    // Row by row, cell by cell, what the table shows.
+    let book = a.book.as_ref().unwrap();
+    for (row, rec) in r.records().enumerate() {
+        let rec = rec.unwrap();
+        assert_eq!(&rec[0], book.account_id(row).unwrap());
+        for c in 0..COLUMNS.len() {
+            assert_eq!(
+                rec[c + 1],
+                book.cell(row, c),
+                "row {row} column {}",
+                COLUMNS[c].title
+            );
+        }
+    }
+    let money = headers.iter().position(|h| h == "ARR").unwrap();
+    let first = csv::Reader::from_path(&file)
+        .unwrap()
+        .records()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(first[money].starts_with('$'), "{:?}", &first[money]);
+}
