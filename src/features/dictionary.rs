@@ -249,7 +249,7 @@ pub const FEATURES: &[Feature] = &[
         Flag,
         "",
         UP,
-        "1 when every active subscription renews automatically.",
+        "Yes (1) when every active subscription renews automatically, else no (0).",
     ),
     f(
         "seat_utilization",
@@ -420,7 +420,7 @@ pub const FEATURES: &[Feature] = &[
         Flag,
         "",
         DOWN,
-        "1 when in the first 90 days with 2+ tickets since signup or an error rate of 0.15+.",
+        "Yes (1) when in the first 90 days with 2+ tickets since signup or an error rate of 0.15+, else no (0).",
     ),
     f(
         "quick_win_flag",
@@ -428,7 +428,7 @@ pub const FEATURES: &[Feature] = &[
         Flag,
         "",
         UP,
-        "1 when in the first 90 days, using 3+ features, active in the last 7 days and without high-priority tickets.",
+        "Yes (1) when in the first 90 days, using 3+ features, active in the last 7 days and without high-priority tickets, else no (0).",
     ),
     // cross-sell
     f(

@@ -916,3 +916,39 @@ fn tab_in_the_export_prompt_writes_the_cells_as_on_screen() {
         .unwrap();
     assert!(first[money].starts_with('$'), "{:?}", &first[money]);
 }
+
+#[test]
+fn flags_read_yes_or_no_in_the_detail_as_their_meanings_say() {
+    use cge::features::dictionary::{FEATURES, Kind};
+    let flags: Vec<_> = FEATURES.iter().filter(|f| f.kind == Kind::Flag).collect();
+    assert!(flags.len() >= 3);
+    for f in &flags {
+        assert!(
+            f.meaning.starts_with("Yes (1) when") && f.meaning.contains("no (0)"),
+            "{}: {}",
+            f.name,
+            f.meaning
+        );
+    }
+    let mut a = app();
+    a.update(Action::Resize(160, 80));
+    a.update(Action::ToggleDetail);
+    let s = screen(&a, 160, 80);
+    for f in &flags {
+        let line = s
+            .lines()
+            .find(|l| l.contains(&format!("  {:<27}", f.name)))
+            .unwrap_or_else(|| panic!("{} not in the detail:\n{s}", f.name));
+        let value = line
+            .split(f.name)
+            .nth(1)
+            .unwrap()
+            .trim()
+            .trim_end_matches(['│', '"']);
+        assert!(
+            value.trim() == "yes" || value.trim() == "no",
+            "{}: {value:?}",
+            f.name
+        );
+    }
+}
