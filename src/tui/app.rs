@@ -390,7 +390,7 @@ impl App {
     /// Scroll the table sideways so that the column cursor is on screen.
     pub fn follow_column(&mut self) {
         let scored = self.book.as_ref().is_some_and(Book::scored);
-        let rest = super::ui::scrollable(scored);
+        let rest = super::ui::scrollable(&self.config.columns, scored);
         self.col_offset = self.col_offset.min(rest.len().saturating_sub(1));
         let Some(area) = super::ui::table_area(self) else {
             return;
@@ -402,7 +402,7 @@ impl App {
             self.col_offset = at;
         }
         while self.col_offset < at
-            && !super::ui::visible_columns(area, scored, self.col_offset)
+            && !super::ui::visible_columns(area, &self.config.columns, scored, self.col_offset)
                 .cols
                 .iter()
                 .any(|&(c, _, _)| c == self.column)
@@ -411,28 +411,29 @@ impl App {
         }
     }
 
-    /// Columns the book shows: a model run's only when it has one.
-    fn shown(&self, c: usize) -> bool {
-        !COLUMNS[c].model || self.book.as_ref().is_some_and(Book::scored)
+    /// The columns the book shows, left to right: the account, then the configured order
+    /// (a model run's only when it has one).
+    fn shown_columns(&self) -> Vec<usize> {
+        let scored = self.book.as_ref().is_some_and(Book::scored);
+        std::iter::once(0)
+            .chain(super::ui::scrollable(&self.config.columns, scored))
+            .collect()
     }
 
-    /// The next shown column after `c` going `step` (±1), wrapping when `wrap`.
+    /// The shown column after (`forward`) or before `c` on screen, wrapping when `wrap`.
     fn next_column(&self, c: usize, forward: bool, wrap: bool) -> usize {
-        let n = COLUMNS.len();
-        let mut i = c;
-        for _ in 0..n {
-            i = match (forward, wrap) {
-                (true, true) => (i + 1) % n,
-                (false, true) => (i + n - 1) % n,
-                (true, false) if i + 1 < n => i + 1,
-                (false, false) if i > 0 => i - 1,
-                _ => return c,
-            };
-            if self.shown(i) {
-                return i;
-            }
-        }
-        c
+        let shown = self.shown_columns();
+        let n = shown.len();
+        let Some(at) = shown.iter().position(|&x| x == c) else {
+            return shown[0];
+        };
+        let to = match (forward, wrap) {
+            (true, true) => (at + 1) % n,
+            (false, true) => (at + n - 1) % n,
+            (true, false) => (at + 1).min(n - 1),
+            (false, false) => at.saturating_sub(1),
+        };
+        shown[to]
     }
 
     fn refilter(&mut self, f: impl FnOnce(&mut Vec<Filter>)) {
@@ -955,12 +956,9 @@ impl App {
         let Some(book) = self.book.as_ref() else {
             return;
         };
+        // The screen's columns, in the screen's order.
         let mut columns = vec!["account_id"];
-        columns.extend(
-            (0..COLUMNS.len())
-                .filter(|&c| self.shown(c))
-                .map(|c| COLUMNS[c].key),
-        );
+        columns.extend(self.shown_columns().into_iter().map(|c| COLUMNS[c].key));
         self.status = Some(format!(
             "exporting {} rows to {}…",
             book.len(),
@@ -1018,8 +1016,7 @@ impl App {
             return None;
         }
         if y == area.y {
-            let scored = self.book.as_ref().is_some_and(Book::scored);
-            return super::ui::column_at(area, x, scored, self.col_offset).map(Action::SortBy);
+            return super::ui::column_at(area, x, self).map(Action::SortBy);
         }
         let row = self.offset + (y - area.y - 1) as usize;
         (row < self.rows()).then_some(Action::SelectRow(row))

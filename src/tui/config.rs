@@ -9,7 +9,26 @@ use anyhow::{Context, Result};
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 
+use super::book::COLUMNS;
 use super::keymap::Keymap;
+
+/// Column keys to indices into `COLUMNS`, the account (always first, frozen) left out.
+fn column_order(keys: &[String]) -> Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for k in keys {
+        let Some(i) = COLUMNS.iter().position(|c| c.key == k) else {
+            let known: Vec<&str> = COLUMNS.iter().map(|c| c.key).collect();
+            anyhow::bail!("unknown column {k:?} (known: {})", known.join(", "));
+        };
+        if out.contains(&i) {
+            anyhow::bail!("column {k:?} listed twice");
+        }
+        if i != 0 {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
 
 pub const DEFAULT_CONFIG: &str = include_str!("../../assets/default-config.toml");
 
@@ -18,6 +37,8 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../assets/default-config.toml"
 struct File {
     /// The CSM's name as an owner of accounts: cge opens filtered to their book.
     me: Option<String>,
+    /// The table's columns after the account, left to right, by key (others hidden).
+    columns: Option<Vec<String>>,
     #[serde(default)]
     theme: ThemeFile,
     /// action name → one key or a list of keys.
@@ -93,6 +114,9 @@ pub struct Config {
     pub keymap: Keymap,
     /// `me = "Dana Kim"`: open on the accounts this owner has ("my book").
     pub me: Option<String>,
+    /// The table's columns after the frozen account column, left to right, as indices
+    /// into `book::COLUMNS` (`columns = [...]`; default: all, in their order).
+    pub columns: Vec<usize>,
     /// Where the user file was read from, if any.
     pub source: Option<PathBuf>,
 }
@@ -176,10 +200,25 @@ impl Config {
             .and_then(|f| f.me.clone())
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty());
+        let columns = match file.as_ref().and_then(|f| f.columns.as_ref()) {
+            None => (1..COLUMNS.len()).collect(),
+            Some(keys) => column_order(keys).map_err(|e| {
+                let text = source
+                    .as_ref()
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .unwrap_or_default();
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("columns"))
+                    .map_or(String::new(), |i| format!(" (line {})", i + 1));
+                anyhow::anyhow!("{}: columns{line}: {e}", name(&source))
+            })?,
+        };
         Ok(Config {
             theme,
             keymap,
             me,
+            columns,
             source,
         })
     }
@@ -209,6 +248,28 @@ mod tests {
             c.keymap.keys_of(&super::super::action::Action::Quit),
             "q/Ctrl-c"
         );
+    }
+
+    #[test]
+    fn columns_choose_the_tables_order_and_name_a_bad_key() {
+        let c = load_text("columns = [\"owner\", \"total_arr\", \"churn_probability\"]\n").unwrap();
+        let keys: Vec<&str> = c.columns.iter().map(|&i| COLUMNS[i].key).collect();
+        assert_eq!(keys, ["owner", "total_arr", "churn_probability"]);
+        assert_eq!(
+            Config::builtin(true).columns,
+            (1..COLUMNS.len()).collect::<Vec<_>>()
+        );
+        let e = load_text("me = \"x\"\ncolumns = [\"owner\", \"arr\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("columns (line 2): unknown column \"arr\"") && e.contains("total_arr"),
+            "{e}"
+        );
+        let e = load_text("columns = [\"owner\", \"owner\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listed twice"), "{e}");
     }
 
     #[test]

@@ -74,20 +74,23 @@ pub struct ShownColumns {
     pub cut_right: bool,
 }
 
-/// The columns after the frozen one that this book shows (a model run's only when `scored`).
-pub fn scrollable(scored: bool) -> Vec<usize> {
-    (1..COLUMNS.len())
-        .filter(|&i| scored || !COLUMNS[i].model)
+/// The columns after the frozen one that this book shows, in the configured `order` (a
+/// model run's only when `scored`).
+pub fn scrollable(order: &[usize], scored: bool) -> Vec<usize> {
+    order
+        .iter()
+        .copied()
+        .filter(|&i| i != 0 && (scored || !COLUMNS[i].model))
         .collect()
 }
 
-pub fn visible_columns(area: Rect, scored: bool, first: usize) -> ShownColumns {
+pub fn visible_columns(area: Rect, order: &[usize], scored: bool, first: usize) -> ShownColumns {
     let right = area.x + area.width;
     let frozen = COLUMNS[0].width.min(area.width);
     let mut cols = vec![(0, area.x, frozen)];
     // One column between the frozen and the scrolled ones holds the ‹ marker.
     let mut x = area.x + frozen + 1;
-    let rest = scrollable(scored);
+    let rest = scrollable(order, scored);
     let first = first.min(rest.len().saturating_sub(1));
     let mut cut_right = false;
     for (k, &i) in rest.iter().enumerate().skip(first) {
@@ -108,8 +111,9 @@ pub fn visible_columns(area: Rect, scored: bool, first: usize) -> ShownColumns {
     }
 }
 
-pub fn column_at(area: Rect, x: u16, scored: bool, first: usize) -> Option<usize> {
-    visible_columns(area, scored, first)
+pub fn column_at(area: Rect, x: u16, app: &App) -> Option<usize> {
+    let scored = app.book.as_ref().is_some_and(super::book::Book::scored);
+    visible_columns(area, &app.config.columns, scored, app.col_offset)
         .cols
         .into_iter()
         .find(|&(_, cx, w)| x >= cx && x < cx + w)
@@ -338,7 +342,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let t = &app.config.theme;
-    let shown = visible_columns(area, book.scored(), app.col_offset);
+    let shown = visible_columns(area, &app.config.columns, book.scored(), app.col_offset);
     let cols = &shown.cols;
     let sort = book.sort;
     let header = Row::new(cols.iter().map(|&(i, _, _)| {
@@ -1291,13 +1295,18 @@ fn draw_help(f: &mut Frame, app: &App, scroll: u16, area: Rect) {
     lines.push(Line::from(""));
     lines.push(Line::styled(" COLUMNS", t.header()));
     let scored = app.book.as_ref().is_some_and(super::book::Book::scored);
-    for c in COLUMNS.iter().filter(|c| scored || !c.model) {
+    for c in std::iter::once(0)
+        .chain(scrollable(&app.config.columns, scored))
+        .map(|i| &COLUMNS[i])
+    {
         lines.push(Line::from(vec![
             Span::styled(
                 format!(" {:<9}", c.title),
                 Style::new().add_modifier(Modifier::BOLD),
             ),
             Span::styled(super::book::legend(c), t.fg(t.muted)),
+            // The key config.toml's `columns` takes.
+            Span::styled(format!(" [{}]", c.key), t.fg(t.accent)),
         ]));
     }
     lines.push(Line::styled(

@@ -434,7 +434,7 @@ fn at_80_columns_the_cursor_scrolls_the_table_sideways_with_markers_and_sorts_wh
     assert!(header_row(&screen(&a, 80, 24)).contains("Industry▼"));
     // A click on a scrolled header sorts that column.
     let area = cge::tui::ui::table_area(&a).unwrap();
-    let cols = cge::tui::ui::visible_columns(area, true, a.col_offset).cols;
+    let cols = cge::tui::ui::visible_columns(area, &a.config.columns, true, a.col_offset).cols;
     let (c, x, _) = cols[1];
     let action = a
         .mouse_action(cge::tui::app::MouseKind::Click, x, area.y)
@@ -951,4 +951,43 @@ fn flags_read_yes_or_no_in_the_detail_as_their_meanings_say() {
             f.name
         );
     }
+}
+
+#[test]
+fn columns_in_the_config_choose_what_the_table_shows_and_exports_in_that_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "columns = [\"owner\", \"total_arr\", \"compound_churn_risk_score\"]\n",
+    )
+    .unwrap();
+    let config = cge::tui::Config::load(Some(&path), true, true).unwrap();
+    let mut a = crate::tui::app_configured(config, tmp.path());
+    let head = header_row(&screen(&a, 120, 30));
+    let titles: Vec<&str> = head.trim_matches('"').split_whitespace().collect();
+    assert_eq!(titles, ["Account", "Owner", "ARR", "Rule▼"], "{head}");
+    a.update(Action::ColumnRight);
+    a.update(Action::ColumnRight);
+    a.update(Action::SortDescending);
+    assert!(header_row(&screen(&a, 120, 30)).contains("ARR▼"));
+    a.update(Action::Export);
+    a.update(Action::Confirm);
+    let file = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .unwrap();
+    let mut r = csv::Reader::from_path(&file).unwrap();
+    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        headers,
+        [
+            "account_id",
+            "account_name",
+            "owner",
+            "total_arr",
+            "compound_churn_risk_score"
+        ]
+    );
 }
