@@ -839,6 +839,10 @@ fn help_has_a_column_legend_with_units_and_no_usage_shows_no_trend_arrow() {
             c.title
         );
     }
+    for c in COLUMNS {
+        // The key config.toml's `columns` takes, beside the title.
+        assert!(s.contains(&format!("[{}]", c.key)), "{}'s key", c.title);
+    }
     for want in [
         "Days to the next renewal",
         "(days)",
