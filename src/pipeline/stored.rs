@@ -15,20 +15,25 @@ use crate::pipeline::history::Change;
 use crate::pipeline::run::{Offer, RunReport};
 use crate::workspace::Workspace;
 
-/// The score columns of [`StoredRun::scores`], besides `account_id`.
-pub const SCORE_COLUMNS: [&str; 12] = [
-    "churn_probability",
-    "churn_delta",
-    "escalation_probability",
-    "crosssell_score",
-    "next_best_action",
-    "urgent",
-    "queue_week",
-    "action_rank",
-    "arr_at_risk",
-    "expected_expansion",
-    "map_x",
-    "map_y",
+/// The score columns a stored run's book carries besides the golden record: the name in
+/// the book, the column of `account_scores` it is read from, and its kind.
+pub const SCORE_COLUMNS: [(&str, &str, Kind); 12] = [
+    ("churn_probability", "churn_probability", Kind::Real),
+    ("churn_delta", "churn_delta", Kind::Real),
+    (
+        "escalation_probability",
+        "escalation_probability",
+        Kind::Real,
+    ),
+    ("crosssell_score", "crosssell_score", Kind::Real),
+    ("next_best_action", "action", Kind::Text),
+    ("urgent", "urgent", Kind::Flag),
+    ("queue_week", "week", Kind::Int),
+    ("action_rank", "action_rank", Kind::Int),
+    ("arr_at_risk", "arr_at_risk", Kind::Real),
+    ("expected_expansion", "expected_expansion", Kind::Real),
+    ("map_x", "map_x", Kind::Real),
+    ("map_y", "map_y", Kind::Real),
 ];
 
 /// One stored run, ready to show.
@@ -107,17 +112,13 @@ fn read_latest(ws: &Workspace, limit: Option<usize>) -> Result<Option<StoredRun>
         return Ok(None);
     }
     let as_of_s = as_of.format("%Y-%m-%d").to_string();
-    let total: i64 = conn.query_row(
-        "SELECT count(*) FROM golden_record WHERE as_of = ?1 AND lifecycle_status = 'active'",
+    let (stored, total): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(lifecycle_status = 'active'), 0)
+         FROM golden_record WHERE as_of = ?1",
         [&as_of_s],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let stored: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM golden_record WHERE as_of = ?1)",
-        [&as_of_s],
-        |r| r.get(0),
-    )?;
-    if !stored {
+    if stored == 0 {
         // No record stored for the run's date: nothing to show it on.
         return Ok(None);
     }
@@ -141,22 +142,6 @@ pub fn is_current(ws: &Workspace, run: &StoredRun) -> Result<bool> {
     Ok(run.as_of == features::default_as_of(ws)?)
 }
 
-/// The score columns as stored, in [`SCORE_COLUMNS`] order, with their kinds.
-const STORED_SCORES: [(&str, Kind); 12] = [
-    ("churn_probability", Kind::Real),
-    ("churn_delta", Kind::Real),
-    ("escalation_probability", Kind::Real),
-    ("crosssell_score", Kind::Real),
-    ("action", Kind::Text),
-    ("urgent", Kind::Flag),
-    ("week", Kind::Int),
-    ("action_rank", Kind::Int),
-    ("arr_at_risk", Kind::Real),
-    ("expected_expansion", Kind::Real),
-    ("map_x", Kind::Real),
-    ("map_y", Kind::Real),
-];
-
 /// Active accounts of the record `as_of` with run `run_id`'s scores, in account order; with
 /// `top`, only the first `top` of the default order. One query, joined in SQLite, reading
 /// the scores from their covering index (not the rows with the explanations).
@@ -169,16 +154,11 @@ fn read_book(
 ) -> Result<DataFrame> {
     let mut columns = features::dictionary::columns();
     let record: Vec<String> = columns.iter().map(|(n, _)| format!("g.{n}")).collect();
-    let scores: Vec<String> = STORED_SCORES
+    let scores: Vec<String> = SCORE_COLUMNS
         .iter()
-        .map(|(n, _)| format!("s.{n}"))
+        .map(|(_, stored, _)| format!("s.{stored}"))
         .collect();
-    columns.extend(
-        SCORE_COLUMNS
-            .iter()
-            .zip(STORED_SCORES)
-            .map(|(n, (_, k))| (*n, k)),
-    );
+    columns.extend(SCORE_COLUMNS.iter().map(|&(name, _, kind)| (name, kind)));
     let (from, limit) = match top {
         // Ties and unscored accounts in the order the book sorts them (nulls last).
         // Only indexed columns in the subquery: it reads the covering index alone.
@@ -188,7 +168,7 @@ fn read_book(
                   WHERE run_id = ?1
                   ORDER BY arr_at_risk IS NULL, arr_at_risk DESC, account_id LIMIT ?3) s
                  JOIN golden_record g ON g.as_of = ?2 AND g.account_id = s.account_id",
-                STORED_SCORES.map(|(n, _)| n).join(", ")
+                SCORE_COLUMNS.map(|(_, stored, _)| stored).join(", ")
             ),
             n,
         ),

@@ -103,6 +103,9 @@ pub struct App {
     pub show_meanings: bool,
     pub mode: Mode,
     pub last_search: String,
+    /// Matches of `last_search` in the view and in the whole book, counted when the search
+    /// or the view changes (not on every frame).
+    pub search_hits: (usize, usize),
     pub status: Option<String>,
     pub job: Option<Progress>,
     pub size: (u16, u16),
@@ -145,6 +148,7 @@ impl App {
             show_meanings: false,
             mode: Mode::Normal,
             last_search: String::new(),
+            search_hits: (0, 0),
             status: None,
             job: None,
             size: (80, 24),
@@ -379,6 +383,7 @@ impl App {
             .unwrap_or(0);
         self.offset = 0;
         self.move_to(row);
+        self.recount_search();
     }
 
     fn resort(&mut self, sort: Option<(usize, bool)>) {
@@ -472,6 +477,16 @@ impl App {
         (in_view, book.count_matching(&q))
     }
 
+    /// Set the search term and count its matches.
+    fn set_search(&mut self, query: &str) {
+        self.last_search = query.to_string();
+        self.recount_search();
+    }
+
+    fn recount_search(&mut self) {
+        self.search_hits = self.search_counts(&self.last_search);
+    }
+
     /// Why a search found nothing in the view, and whether the filters hide matches.
     pub fn no_match(&self, query: &str) -> String {
         let (_, whole) = self.search_counts(query);
@@ -506,26 +521,21 @@ impl App {
             return;
         }
         match self.mode.clone() {
-            Mode::Help(scroll) => match action {
-                Action::Back | Action::Help | Action::Quit | Action::Confirm => {
-                    self.mode = Mode::Normal
+            // The overlays scroll, and close with Esc, q, Enter or their own key.
+            Mode::Help(scroll) | Mode::Report(scroll) => {
+                let help = matches!(self.mode, Mode::Help(_));
+                let own = if help { Action::Help } else { Action::Report };
+                if matches!(action, Action::Back | Action::Quit | Action::Confirm) || action == own
+                {
+                    self.mode = Mode::Normal;
+                } else if let Some(to) = self.overlay_view.get().scroll(scroll, &action) {
+                    self.mode = if help {
+                        Mode::Help(to)
+                    } else {
+                        Mode::Report(to)
+                    };
                 }
-                a => {
-                    if let Some(to) = self.overlay_view.get().scroll(scroll, &a) {
-                        self.mode = Mode::Help(to);
-                    }
-                }
-            },
-            Mode::Report(scroll) => match action {
-                Action::Back | Action::Report | Action::Quit | Action::Confirm => {
-                    self.mode = Mode::Normal
-                }
-                a => {
-                    if let Some(to) = self.overlay_view.get().scroll(scroll, &a) {
-                        self.mode = Mode::Report(to);
-                    }
-                }
-            },
+            }
             Mode::Search { query, origin } => self.update_search(action, query, origin),
             Mode::Filter(menu) => self.update_filter(action, menu),
             Mode::FilterBar(at) => self.update_filter_bar(action, at),
@@ -733,7 +743,7 @@ impl App {
                     self.focus_detail = false;
                     self.clamp();
                 } else {
-                    self.last_search.clear();
+                    self.set_search("");
                 }
             }
             _ => {}
@@ -746,13 +756,13 @@ impl App {
             Action::InputBackspace => query.edit(Edit::Backspace),
             Action::Edit(e) => query.edit(e),
             Action::Confirm => {
-                self.last_search = query.as_str().to_string();
+                self.set_search(query.as_str());
                 self.mode = Mode::Normal;
                 return;
             }
             Action::Back | Action::Quit => {
                 self.mode = Mode::Normal;
-                self.last_search.clear();
+                self.set_search("");
                 self.move_to(origin);
                 return;
             }
@@ -764,7 +774,9 @@ impl App {
                 None => self.move_to(origin),
             }
         }
-        self.last_search = query.as_str().to_string();
+        if changed {
+            self.set_search(query.as_str());
+        }
         self.mode = Mode::Search { query, origin };
     }
 
@@ -837,8 +849,8 @@ impl App {
         }
         let label = FILTER_KINDS
             .iter()
-            .find(|(_, k)| *k == FilterKind::Equals(spec.key))
-            .map_or(spec.title, |(l, _)| l.split(" (").next().unwrap_or(l));
+            .position(|(_, k)| *k == FilterKind::Equals(spec.key))
+            .map_or(spec.title, book::kind_name);
         let filter = match (spec.fmt, raw.parse::<f64>()) {
             (book::Fmt::Text, _) | (_, Err(_)) => Filter::Equals {
                 column: spec.key,

@@ -7,6 +7,7 @@ use anyhow::Result;
 use polars::prelude::*;
 
 use crate::features::GoldenRecord;
+use crate::features::dictionary::Kind;
 use crate::pipeline::stored::{SCORE_COLUMNS, StoredRun};
 
 /// How a column's values are shown.
@@ -193,20 +194,33 @@ pub enum Filter {
 
 impl Filter {
     pub fn describe(&self) -> String {
+        let (field, value) = self.parts();
         match self {
-            Filter::Equals { label, value, .. } => format!("{label}: {value}"),
-            Filter::RenewalWithin(d) => format!("contract renewal ≤ {d} days"),
-            Filter::ChurnAtLeast(p) => format!("churn risk ≥ {:.0} %", p * 100.0),
+            Filter::Equals { .. } => format!("{field}: {value}"),
+            _ => format!("{field} {value}"),
+        }
+    }
+
+    /// What the filter is on, and the value it keeps ("owner", "Dana Kim"; "ARR",
+    /// "≥ $100.0k"): the bar writes values of one field once, joined by "or".
+    pub fn parts(&self) -> (&'static str, String) {
+        match self {
+            Filter::Equals { label, value, .. } => (label, value.clone()),
+            Filter::RenewalWithin(d) => ("contract renewal", format!("≤ {d} days")),
+            Filter::ChurnAtLeast(p) => ("churn risk", format!("≥ {:.0} %", p * 100.0)),
             Filter::Compare {
                 label,
                 at_least,
                 value,
                 fmt,
                 ..
-            } => format!(
-                "{label} {} {}",
-                if *at_least { "≥" } else { "≤" },
-                format_number(*value, *fmt)
+            } => (
+                label,
+                format!(
+                    "{} {}",
+                    if *at_least { "≥" } else { "≤" },
+                    format_number(*value, *fmt)
+                ),
             ),
         }
     }
@@ -308,6 +322,12 @@ impl FilterKind {
     }
 }
 
+/// A filter kind's name without its hint: "owner (my book)" → "owner".
+pub fn kind_name(k: usize) -> &'static str {
+    let label = FILTER_KINDS[k].0;
+    label.split(" (").next().unwrap_or(label)
+}
+
 pub const RENEWAL_WINDOWS: &[i64] = &[30, 60, 90, 180];
 /// Churn-risk bands, from the playbook's default thresholds down.
 pub const CHURN_BANDS: &[f64] = &[0.7, 0.5, 0.4, 0.2, 0.1];
@@ -359,13 +379,13 @@ impl Book {
     /// The book of a golden record alone (rule scores): its active accounts, with the
     /// score columns empty.
     pub fn new(gr: &GoldenRecord) -> Result<Book> {
-        let empty = SCORE_COLUMNS.iter().map(|name| {
-            let dtype = match *name {
-                "next_best_action" => DataType::String,
-                "urgent" | "queue_week" | "action_rank" => DataType::Int64,
-                _ => DataType::Float64,
+        let empty = SCORE_COLUMNS.iter().map(|&(name, _, kind)| {
+            let dtype = match kind {
+                Kind::Text => DataType::String,
+                Kind::Int | Kind::Flag => DataType::Int64,
+                Kind::Real => DataType::Float64,
             };
-            lit(NULL).cast(dtype).alias(*name)
+            lit(NULL).cast(dtype).alias(name)
         });
         let frame = gr
             .frame

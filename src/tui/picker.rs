@@ -53,8 +53,7 @@ impl FilterMenu {
 
     /// The values of kind `k`, each with the accounts it would keep.
     pub fn values(book: &Book, k: usize) -> FilterMenu {
-        let (label, kind) = FILTER_KINDS[k];
-        let label = label.split(" (").next().unwrap_or(label);
+        let (label, kind) = (super::book::kind_name(k), FILTER_KINDS[k].1);
         let filters: Vec<Filter> = match kind {
             FilterKind::Equals(column) => {
                 let mut values = book.distinct(column);

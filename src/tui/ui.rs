@@ -11,7 +11,7 @@ use ratatui::widgets::{
 };
 
 use super::app::{App, DETAIL_WIDTH, MIN_HEIGHT, MIN_WIDTH, Mode, SPARK_WEEKS, Scrolled};
-use super::book::{COLUMNS, FILTER_KINDS, Fmt, format_number};
+use super::book::{COLUMNS, Fmt, format_number};
 use crate::features::dictionary::{self, Group, Kind};
 use crate::models::evaluate::Evaluation;
 use crate::pipeline::run::RunReport;
@@ -266,7 +266,7 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
         _ => app.last_search.as_str(),
     };
     if !query.is_empty() {
-        let (in_view, whole) = app.search_counts(query);
+        let (in_view, whole) = app.search_hits;
         let what = if in_view > 0 {
             let searching = matches!(app.mode, Mode::Search { .. });
             format!(
@@ -300,10 +300,9 @@ fn draw_bar(f: &mut Frame, app: &App, area: Rect) {
 fn filter_text(book: &super::book::Book) -> String {
     let mut fields: Vec<(&str, Vec<String>)> = Vec::new();
     for f in &book.filters {
-        let text = f.describe();
         match fields.iter_mut().find(|(k, _)| *k == f.field()) {
-            Some((_, v)) => v.push(text.split(": ").last().unwrap_or(&text).to_string()),
-            None => fields.push((f.field(), vec![text])),
+            Some((_, v)) => v.push(f.parts().1),
+            None => fields.push((f.field(), vec![f.describe()])),
         }
     }
     fields
@@ -1332,12 +1331,7 @@ fn draw_filter_menu(f: &mut Frame, app: &App, menu: &super::app::FilterMenu, are
     let t = &app.config.theme;
     let what = match menu.kind {
         None => "filter by".to_string(),
-        Some(k) => FILTER_KINDS[k]
-            .0
-            .split(" (")
-            .next()
-            .unwrap_or("")
-            .to_string(),
+        Some(k) => super::book::kind_name(k).to_string(),
     };
     let hint = if menu.takes_number() {
         "type a number"

@@ -67,6 +67,16 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Press `keys` (the last one quits) and wait up to 10 s for cge to end.
+    fn quit_with(&self, keys: &[&str]) {
+        self.keys(keys);
+        let start = Instant::now();
+        while self.alive() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!self.alive(), "cge did not quit");
+    }
+
     fn alive(&self) -> bool {
         Command::new("tmux")
             .args(["has-session", "-t", &self.session])
@@ -321,12 +331,7 @@ fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
     );
 
     // Quit: the program ends and the terminal is given back.
-    t.keys(&["q"]);
-    let start = Instant::now();
-    while t.alive() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!t.alive(), "cge did not quit");
+    t.quit_with(&["q"]);
     assert!(Path::new(&path).exists());
     drop(t);
 
@@ -364,12 +369,7 @@ fn csm_runs_the_pipeline_sorts_filters_explains_exports_and_quits() {
         2,
         "the selected account and the legend: {s}"
     );
-    t.keys(&["Escape", "q"]);
-    let start = Instant::now();
-    while t.alive() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!t.alive(), "cge did not quit");
+    t.quit_with(&["Escape", "q"]);
 }
 
 #[test]
@@ -440,10 +440,5 @@ fn at_80x24_a_csm_scrolls_the_columns_sorts_reads_help_and_the_detail_to_their_e
     t.keys(&["j", "j", "j"]);
     assert!(t.screen().contains(last), "scrolled past the end:\n{end}");
 
-    t.keys(&["q"]);
-    let start = Instant::now();
-    while t.alive() && start.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!t.alive(), "cge did not quit");
+    t.quit_with(&["q"]);
 }

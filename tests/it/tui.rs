@@ -68,6 +68,17 @@ pub(crate) fn loader_on(path: PathBuf, weekly: fn(usize) -> u64) -> InlineLoader
     })
 }
 
+/// The one CSV file an export wrote into `dir`.
+pub(crate) fn exported_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    assert_eq!(files.len(), 1, "one export in {}: {files:?}", dir.display());
+    files[0].clone()
+}
+
 /// The screen as text (TestBackend). Shared with the scored-book tests.
 pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
@@ -510,7 +521,12 @@ fn without_a_run_the_detail_lists_the_rules_that_fired_and_they_add_up_to_the_sc
     for _ in 0..6 {
         let s = screen(&a, 140, 50);
         let id = a.selected_account().unwrap().to_string();
-        let stored = cell_of(&id, "compound_churn_risk_score");
+        // The stored score of the record, as the book holds it.
+        let stored = a
+            .book
+            .as_ref()
+            .unwrap()
+            .raw(a.selected, "compound_churn_risk_score");
         assert!(
             s.contains(&format!("WHY THIS RULE SCORE · churn risk {stored} of 100")),
             "{s}"
@@ -537,28 +553,4 @@ fn without_a_run_the_detail_lists_the_rules_that_fired_and_they_add_up_to_the_sc
         assert_eq!(sum.min(100.0).to_string(), stored, "{id}:\n{s}");
         a.update(Action::Down);
     }
-}
-
-/// A stored value of the fixture record, as text.
-fn cell_of(account: &str, column: &str) -> String {
-    let gr = &record().1;
-    let ids = gr
-        .frame
-        .column("account_id")
-        .unwrap()
-        .str()
-        .unwrap()
-        .clone();
-    let row = (0..ids.len())
-        .find(|&i| ids.get(i) == Some(account))
-        .unwrap();
-    let v = gr
-        .frame
-        .column(column)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .get(row)
-        .unwrap();
-    v.to_string()
 }

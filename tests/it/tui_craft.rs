@@ -170,27 +170,19 @@ fn no_key_acts_while_the_terminal_is_too_small_except_quit() {
 
 fn add_filter(a: &mut App, kind_label: &str, value: &str) {
     a.update(Action::FilterMenu);
-    let Mode::Filter(menu) = &a.mode else {
-        panic!("no filter menu")
-    };
-    let k = menu
+    choose(a, |label| label.starts_with(kind_label));
+    choose(a, |label| label == value);
+}
+
+/// Move the open picker's cursor to the first option whose label passes, and choose it.
+fn choose(a: &mut App, wanted: impl Fn(&str) -> bool) {
+    let m = menu(a);
+    let at = m
         .shown
         .iter()
-        .position(|&i| menu.options[i].label.starts_with(kind_label))
-        .unwrap();
-    for _ in 0..k {
-        a.update(Action::Down);
-    }
-    a.update(Action::Confirm);
-    let Mode::Filter(menu) = &a.mode else {
-        panic!("no value menu")
-    };
-    let v = menu
-        .shown
-        .iter()
-        .position(|&i| menu.options[i].label == value)
-        .unwrap();
-    for _ in 0..v {
+        .position(|&i| wanted(&m.options[i].label))
+        .expect("the option is in the picker");
+    for _ in 0..at {
         a.update(Action::Down);
     }
     a.update(Action::Confirm);
@@ -885,12 +877,7 @@ fn tab_in_the_export_prompt_writes_the_cells_as_on_screen() {
         "{:?}",
         a.status
     );
-    let file = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = crate::tui::exported_file(tmp.path());
     let mut r = csv::Reader::from_path(&file).unwrap();
     let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     let titles: Vec<&str> = std::iter::once("Account ID")
@@ -977,11 +964,7 @@ fn columns_in_the_config_choose_what_the_table_shows_and_exports_in_that_order()
     assert!(header_row(&screen(&a, 120, 30)).contains("ARR▼"));
     a.update(Action::Export);
     a.update(Action::Confirm);
-    let file = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "csv"))
-        .unwrap();
+    let file = crate::tui::exported_file(tmp.path());
     let mut r = csv::Reader::from_path(&file).unwrap();
     let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(

@@ -310,12 +310,7 @@ fn the_exported_view_carries_scores_and_actions_in_screen_order() {
         "{:?}",
         a.status
     );
-    let file = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let file = crate::tui::exported_file(tmp.path());
     let mut r = csv::Reader::from_path(&file).unwrap();
     let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     for h in [
@@ -594,15 +589,8 @@ fn export_writes_on_the_loader_and_says_so_when_done() {
         status.starts_with(&format!("exported {n} rows to ")),
         "{status}"
     );
-    let file = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let rows = csv::Reader::from_path(file.path())
-        .unwrap()
-        .records()
-        .count();
+    let file = crate::tui::exported_file(tmp.path());
+    let rows = csv::Reader::from_path(&file).unwrap().records().count();
     assert_eq!(rows as i64, n);
 }
 
