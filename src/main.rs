@@ -67,7 +67,8 @@ struct Cli {
     #[arg(long, global = true, env = "CGE_WORKSPACE", value_name = "PATH")]
     workspace: Option<PathBuf>,
 
-    /// The UI's config file (theme, keys). Default: config.toml in the user's config folder.
+    /// The UI's config file (me, columns, theme, keys; also `export --what book`'s columns).
+    /// Default: config.toml in the user's config folder.
     #[arg(long, global = true, env = "CGE_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
 
@@ -164,7 +165,8 @@ enum Command {
         json: bool,
     },
     /// Write a stored run as CSV: the action list, cross-sell opportunities, escalation
-    /// risks (the original notebook's three files) or the golden record.
+    /// risks (the original notebook's three files), the golden record, or the book as the
+    /// app's table shows it (its columns and order from config.toml, ARR at risk first).
     Export {
         /// Which file.
         #[arg(long, value_enum, default_value_t = WhatArg::Actions)]
@@ -180,6 +182,10 @@ enum Command {
         /// Replace the output file if it exists.
         #[arg(long)]
         force: bool,
+        /// With --what book: the on-screen titles and formats ("42%▲", "$120.0k") instead of
+        /// raw values under the column keys.
+        #[arg(long)]
+        labels: bool,
         #[command(flatten)]
         filters: cge::export::tables::Filters,
     },
@@ -193,6 +199,70 @@ enum WhatArg {
     Crosssell,
     Escalation,
     Golden,
+    /// The app's table: the accounts of the run with the columns the app shows.
+    Book,
+}
+
+/// Write a CSV table to `out` (`-`: standard output), never replacing a file without
+/// `--force`.
+fn write_table<I, R>(
+    out: &std::path::Path,
+    headers: &[&str],
+    rows: I,
+    force: bool,
+) -> Result<ExitCode>
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = String>,
+{
+    if out.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        cge::export::write_rows(stdout.lock(), headers, rows)?;
+    } else {
+        let n = cge::export::write_csv(out, headers, rows, force).map_err(|e| {
+            match e.downcast_ref::<cge::export::AlreadyExists>() {
+                Some(_) => anyhow::anyhow!(
+                    "{} already exists: pass --force to replace it, or -o another file",
+                    out.display()
+                ),
+                None => e,
+            }
+        })?;
+        eprintln!("wrote {n} rows to {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cge export --what book`: the run's accounts as the app's table holds them, in its
+/// default order (ARR at risk first), with the config's columns, filtered by the flags.
+fn export_book(
+    workspace: &std::path::Path,
+    run: Option<i64>,
+    config: &cge::tui::Config,
+    flags: &cge::export::tables::Filters,
+    labels: bool,
+    out: &std::path::Path,
+    force: bool,
+) -> Result<ExitCode> {
+    use cge::pipeline::stored;
+    use cge::tui::{book, view_csv};
+    let ws = Workspace::open_existing(workspace)?;
+    let stored = match run {
+        Some(id) => stored::read(&ws, id)?.ok_or_else(|| {
+            anyhow::anyhow!("no run {id} with its golden record stored: `cge runs` lists the runs")
+        })?,
+        None => stored::latest(&ws)?
+            .ok_or_else(|| anyhow::anyhow!("no stored run to export: run `cge run` first"))?,
+    };
+    let mut view = book::Book::of_run(&stored)?;
+    view.filters = view_csv::filters(&view, flags);
+    view.sort = Some(book::default_sort(true));
+    view.apply()?;
+    // The app's columns: the account (frozen), then the config's.
+    let mut keys = vec!["account_id", book::COLUMNS[0].key];
+    keys.extend(config.columns.iter().map(|&c| book::COLUMNS[c].key));
+    let (headers, rows) = view_csv::table(&view, &keys, labels, flags.search.as_deref());
+    write_table(out, &headers, rows, force)
 }
 
 fn main() -> ExitCode {
@@ -406,6 +476,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             run,
             output,
             force,
+            labels,
             filters,
         }) => {
             use cge::export::tables::{self, What};
@@ -414,26 +485,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 WhatArg::Crosssell => What::CrossSell,
                 WhatArg::Escalation => What::Escalation,
                 WhatArg::Golden => What::Golden,
+                WhatArg::Book => {
+                    let config = cge::tui::Config::load(
+                        cli.config
+                            .clone()
+                            .or_else(cge::tui::config::default_path)
+                            .as_deref(),
+                        cli.config.is_some(),
+                        true,
+                    )?;
+                    let out = output.unwrap_or_else(|| PathBuf::from("cge_book.csv"));
+                    return export_book(&path, run, &config, &filters, labels, &out, force);
+                }
             };
+            if labels {
+                anyhow::bail!(
+                    "--labels applies to --what book (the app's table); the other files hold raw values"
+                );
+            }
             let ws = Workspace::open_existing(&path)?;
             let table = tables::table(ws.conn(), run, what, &filters)?;
             let out = output.unwrap_or_else(|| PathBuf::from(what.file_name()));
-            if out.as_os_str() == "-" {
-                let stdout = std::io::stdout();
-                cge::export::write_rows(stdout.lock(), &table.headers, table.rows)?;
-            } else {
-                let n = cge::export::write_csv(&out, &table.headers, table.rows, force).map_err(
-                    |e| match e.downcast_ref::<cge::export::AlreadyExists>() {
-                        Some(_) => anyhow::anyhow!(
-                            "{} already exists: pass --force to replace it, or -o another file",
-                            out.display()
-                        ),
-                        None => e,
-                    },
-                )?;
-                eprintln!("wrote {n} rows to {}", out.display());
-            }
-            Ok(ExitCode::SUCCESS)
+            write_table(&out, &table.headers, table.rows, force)
         }
         Some(Command::Info) => {
             let ws = Workspace::open_existing(&path)?;

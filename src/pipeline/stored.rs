@@ -78,22 +78,34 @@ pub struct Explanation {
 /// The newest stored run, or `None` when there is none or its golden record is not stored
 /// (an older cge's feature dictionary): the caller runs the pipeline again.
 pub fn latest(ws: &Workspace) -> Result<Option<StoredRun>> {
-    read_latest(ws, None)
+    read_run(ws, None, None)
+}
+
+/// Stored run `run_id` (every active account), `None` when there is no such run or its
+/// golden record is not stored.
+pub fn read(ws: &Workspace, run_id: i64) -> Result<Option<StoredRun>> {
+    read_run(ws, Some(run_id), None)
 }
 
 /// The newest stored run's first `rows` accounts in the book's default order (ARR at risk,
 /// then account), read in milliseconds whatever the size of the book: what a screen shows
 /// first while [`latest`] reads the rest. Complete when the book has no more rows.
 pub fn preview(ws: &Workspace, rows: usize) -> Result<Option<StoredRun>> {
-    read_latest(ws, Some(rows))
+    read_run(ws, None, Some(rows))
 }
 
-fn read_latest(ws: &Workspace, limit: Option<usize>) -> Result<Option<StoredRun>> {
+/// Run `run_id` (default: the newest), its first `limit` accounts or all.
+fn read_run(
+    ws: &Workspace,
+    run_id: Option<i64>,
+    limit: Option<usize>,
+) -> Result<Option<StoredRun>> {
     let conn = ws.conn();
     let Some((run_id, as_of, report)) = conn
         .query_row(
-            "SELECT run_id, as_of, report_json FROM model_runs ORDER BY run_id DESC LIMIT 1",
-            [],
+            "SELECT run_id, as_of, report_json FROM model_runs
+             WHERE ?1 IS NULL OR run_id = ?1 ORDER BY run_id DESC LIMIT 1",
+            [run_id],
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,

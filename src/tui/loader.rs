@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use chrono::NaiveDate;
 use polars::prelude::DataFrame;
 
-use super::book::{Book, COLUMNS};
+use super::book::Book;
 use crate::export;
 use crate::features;
 use crate::features::compose::{self, CHURN_RULES, CROSSSELL_RULES};
@@ -123,31 +123,9 @@ pub fn serve(ws: Option<&Workspace>, req: Request) -> Loaded {
             overwrite,
             labels,
         } => {
-            let result = if labels {
-                let specs: Vec<(usize, &str)> = columns
-                    .iter()
-                    .map(|k| match COLUMNS.iter().position(|c| c.key == *k) {
-                        Some(i) => (i, COLUMNS[i].title),
-                        None => (usize::MAX, "Account ID"),
-                    })
-                    .collect();
-                let headers: Vec<&str> = specs.iter().map(|(_, t)| *t).collect();
-                let rows = (0..book.len()).map(|r| {
-                    specs
-                        .iter()
-                        .map(|&(i, _)| match i {
-                            usize::MAX => book.account_id(r).unwrap_or("").to_string(),
-                            i => book.cell(r, i),
-                        })
-                        .collect::<Vec<_>>()
-                });
-                export::write_csv(&path, &headers, rows, overwrite)
-            } else {
-                let rows = (0..book.len())
-                    .map(|r| columns.iter().map(|c| book.raw(r, c)).collect::<Vec<_>>());
-                export::write_csv(&path, &columns, rows, overwrite)
-            }
-            .map_err(|e| format!("{e:#}"));
+            let (headers, rows) = super::view_csv::table(&book, &columns, labels, None);
+            let result =
+                export::write_csv(&path, &headers, rows, overwrite).map_err(|e| format!("{e:#}"));
             Loaded::Exported { path, result }
         }
     }

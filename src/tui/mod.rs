@@ -14,6 +14,7 @@ pub mod map;
 pub mod picker;
 pub mod text;
 pub mod ui;
+pub mod view_csv;
 
 use std::io::Write;
 use std::path::Path;

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{cge, stderr, stdout};
+use crate::support::{cge, cge_env, stderr, stdout};
 use cge::job::Reporter;
 use cge::pipeline::run::{self, RunOptions};
 use cge::simulate::{SimConfig, simulate};
@@ -645,4 +645,131 @@ fn the_forecast_interval_covers_the_realized_loss_in_most_backtests() {
     }
     eprintln!("forecast backtests inside the 80 % interval: {inside}/6 {checks:?}");
     assert!(inside >= 4, "{checks:?}");
+}
+
+/// `cge export --what book` with a config folder of its own (`config.toml` in it, if any).
+fn export_book(ws: &Path, config_home: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["export", "--what", "book", "-o", "-"];
+    all.extend(args);
+    cge_env(
+        ws,
+        &all,
+        &[("XDG_CONFIG_HOME", config_home.to_str().unwrap())],
+    )
+}
+
+#[test]
+fn the_book_export_is_the_apps_table_raw_or_as_shown() {
+    let ws = &world().1;
+    let home = tempfile::tempdir().unwrap();
+    let o = export_book(ws, home.path(), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, book) = csv_rows(&stdout(&o));
+    // The account (id, then the frozen name), then every column in the app's order.
+    let mut want = vec!["account_id".to_string()];
+    want.extend(cge::tui::book::COLUMNS.iter().map(|c| c.key.to_string()));
+    assert_eq!(h, want);
+    // The same accounts, churn risks and actions as the action list, ARR at risk first.
+    let (ah, actions) = csv_rows(&export(ws, &[]));
+    assert_eq!(book.len(), actions.len());
+    let by_id: std::collections::HashMap<&str, &Vec<String>> =
+        actions.iter().map(|r| (r[0].as_str(), r)).collect();
+    let (churn, action, at_risk) = (
+        col(&h, "churn_probability"),
+        col(&h, "next_best_action"),
+        col(&h, "arr_at_risk"),
+    );
+    for r in &book {
+        let a = by_id[r[0].as_str()];
+        let (p, q): (f64, f64) = (
+            r[churn].parse().unwrap(),
+            a[col(&ah, "churn_risk_score")].parse().unwrap(),
+        );
+        // The action list rounds to 4 decimals.
+        assert!((p - q).abs() <= 5e-5, "{}: {p} vs {q}", r[0]);
+        assert_eq!(r[action], a[col(&ah, "next_best_action")]);
+    }
+    let risk: Vec<f64> = book.iter().map(|r| r[at_risk].parse().unwrap()).collect();
+    assert!(
+        risk.windows(2).all(|w| w[0] >= w[1]),
+        "not ARR at risk first"
+    );
+
+    // As shown: the titles, whole percents and dollars, in the same rows.
+    let o = export_book(ws, home.path(), &["--labels"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (lh, shown) = csv_rows(&stdout(&o));
+    assert_eq!(&lh[..4], ["Account ID", "Account", "Churn", "Rule"]);
+    assert_eq!(shown.len(), book.len());
+    let arr = col(&h, "total_arr");
+    for (s, r) in shown.iter().zip(&book) {
+        assert_eq!(s[0], r[0]);
+        let p: f64 = r[churn].parse().unwrap();
+        // One run: no change arrow.
+        assert_eq!(s[2], format!("{}%", (p * 100.0).round()), "{}", r[0]);
+        let dollars: f64 = r[arr].parse().unwrap();
+        let cell = &s[col(&lh, "ARR")];
+        assert!(cell.starts_with('$'), "{cell}");
+        if let Some(k) = cell.strip_prefix('$').and_then(|c| c.strip_suffix('k')) {
+            let k: f64 = k.parse().unwrap();
+            assert!((k * 1000.0 - dollars).abs() <= 50.0, "{cell} vs {dollars}");
+        }
+    }
+
+    // The flags filter as the action list's do; --search reads names and ids.
+    let owner = col(&h, "owner");
+    let someone = book[0][owner].clone();
+    let o = export_book(ws, home.path(), &["--owner", &someone.to_lowercase()]);
+    let (_, mine) = csv_rows(&stdout(&o));
+    assert_eq!(
+        mine.len(),
+        book.iter().filter(|r| r[owner] == someone).count()
+    );
+    assert!(!mine.is_empty() && mine.iter().all(|r| r[owner] == someone));
+    let o = export_book(
+        ws,
+        home.path(),
+        &["--action", "upsell", "--min-churn", "0.02"],
+    );
+    let (_, ups) = csv_rows(&stdout(&o));
+    let want = book
+        .iter()
+        .filter(|r| r[action] == "Upsell Meeting" && r[churn].parse::<f64>().unwrap() >= 0.02)
+        .count();
+    assert!(want > 0 && want < book.len());
+    assert_eq!(ups.len(), want);
+    let name = col(&h, "account_name");
+    let term = book[3][name][..4].to_uppercase();
+    let o = export_book(ws, home.path(), &["--search", &term]);
+    let (_, found) = csv_rows(&stdout(&o));
+    let want: Vec<&String> = book
+        .iter()
+        .filter(|r| r[name].to_uppercase().contains(&term) || r[0].to_uppercase().contains(&term))
+        .map(|r| &r[0])
+        .collect();
+    assert!(!want.is_empty() && want.len() < book.len());
+    assert_eq!(found.iter().map(|r| &r[0]).collect::<Vec<_>>(), want);
+
+    // The config's columns, in its order.
+    std::fs::create_dir_all(home.path().join("cge")).unwrap();
+    std::fs::write(
+        home.path().join("cge/config.toml"),
+        "columns = [\"owner\", \"total_arr\"]\n",
+    )
+    .unwrap();
+    let o = export_book(ws, home.path(), &["--labels"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("Account ID,Account,Owner,ARR\n"),
+        "{}",
+        stdout(&o)
+    );
+    // --labels is for the app's table only.
+    let o = cge(ws, &["export", "--what", "actions", "--labels", "-o", "-"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--labels applies to --what book"),
+        "{}",
+        stderr(&o)
+    );
 }
