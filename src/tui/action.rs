@@ -43,6 +43,8 @@ pub enum Action {
     /// Cursor keys and the shell's editing keys in a text field.
     Edit(super::text::Edit),
     Confirm,
+    /// Ctrl-s in the owner picker: save the owner as `me` in config.toml ("my book").
+    SaveMine,
     Resize(u16, u16),
 }
 

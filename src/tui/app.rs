@@ -801,6 +801,23 @@ impl App {
                 self.mode = Mode::Normal;
                 return;
             }
+            Action::SaveMine => match menu.current().map(|o| o.choice.clone()) {
+                Some(Choice::Add(Filter::Equals {
+                    column: "owner",
+                    value,
+                    ..
+                })) => {
+                    if self.save_mine(&value) {
+                        self.mode = Mode::Normal;
+                        return;
+                    }
+                }
+                _ => {
+                    self.status = Some(
+                        "Ctrl-s saves an owner as your book: choose \"owner\" first".to_string(),
+                    )
+                }
+            },
             Action::Confirm | Action::ToggleDetail => {
                 let Some(choice) = menu.current().map(|o| o.choice.clone()) else {
                     self.status = Some(format!("nothing matches {:?}", menu.query.as_str()));
@@ -811,6 +828,9 @@ impl App {
                     Choice::Kind(k) => {
                         if let Some(book) = self.book.as_ref() {
                             menu = FilterMenu::values(book, k);
+                            if menu.is_owner() {
+                                menu.mark_mine(self.config.me.as_deref());
+                            }
                         }
                     }
                     Choice::Add(filter) => {
@@ -823,6 +843,48 @@ impl App {
             _ => {}
         }
         self.mode = Mode::Filter(menu);
+    }
+
+    /// Save `owner` as `me` in the config file, so that cge opens on their book from now
+    /// on, and filter to it; the owner already saved is removed instead. True when saved.
+    fn save_mine(&mut self, owner: &str) -> bool {
+        let Some(path) = self.config.path.clone() else {
+            self.status =
+                Some("no config folder to save in: start cge with --config FILE".to_string());
+            return false;
+        };
+        let removing = self.config.me.as_deref() == Some(owner);
+        if let Err(e) = super::config::save_me(&path, (!removing).then_some(owner)) {
+            self.status = Some(format!("cannot save me = in {}: {e:#}", path.display()));
+            return false;
+        }
+        if removing {
+            self.config.me = None;
+            self.status = Some(format!(
+                "removed me = {owner:?} from {}: cge opens on every account",
+                path.display()
+            ));
+            return true;
+        }
+        self.config.me = Some(owner.to_string());
+        let filter = Filter::Equals {
+            column: "owner",
+            label: book::kind_name(0),
+            value: owner.to_string(),
+        };
+        if !self
+            .book
+            .as_ref()
+            .is_some_and(|b| b.filters.contains(&filter))
+        {
+            self.refilter(|fs| fs.push(filter));
+        }
+        self.status = Some(format!(
+            "saved me = {owner:?} in {}: cge opens on your book ({} accounts)",
+            path.display(),
+            super::ui::thousands(self.rows())
+        ));
+        true
     }
 
     fn add_filter(&mut self, filter: Filter) {

@@ -119,6 +119,9 @@ pub struct Config {
     pub columns: Vec<usize>,
     /// Where the user file was read from, if any.
     pub source: Option<PathBuf>,
+    /// Where the app saves `me` when chosen in the owner picker (`--config`, `CGE_CONFIG`
+    /// or the default location, even if no file is there yet).
+    pub path: Option<PathBuf>,
 }
 
 /// The config file location: `--config`, else `CGE_CONFIG`, else the cge config folder.
@@ -143,7 +146,9 @@ impl Config {
             Some(p) if explicit => anyhow::bail!("config file {} does not exist", p.display()),
             _ => None,
         };
-        Self::from_sources(user, no_color)
+        let mut config = Self::from_sources(user, no_color)?;
+        config.path = path.map(Path::to_path_buf);
+        Ok(config)
     }
 
     fn from_sources(user: Option<(PathBuf, String)>, no_color: bool) -> Result<Config> {
@@ -220,8 +225,68 @@ impl Config {
             me,
             columns,
             source,
+            path: None,
         })
     }
+}
+
+/// Save `me = "name"` (or remove it, with `None`) in the config file at `path`, keeping
+/// every other line as it was; the file and its folder are created if missing. The new
+/// text is checked as a whole config before it replaces the old (through a temp file
+/// renamed into place), so a failure leaves the file as it was.
+pub fn save_me(path: &Path, me: Option<&str>) -> Result<()> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let new = with_me(&old, me);
+    Config::from_sources(Some((path.to_path_buf(), new.clone())), true)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cge-config-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, new.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// `text` with its top-level `me = ...` line replaced by `me` (removed for `None`), or a new
+/// one put first (top-level keys come before any `[table]`).
+fn with_me(text: &str, me: Option<&str>) -> String {
+    let line = me.map(|m| format!("me = {}", toml::Value::String(m.to_string())));
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut out: Vec<String> = Vec::new();
+    let (mut in_table, mut found) = (false, false);
+    for l in text.lines() {
+        let t = l.trim_start();
+        in_table |= t.starts_with('[');
+        let is_me = t
+            .strip_prefix("me")
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if !in_table && !found && is_me {
+            found = true;
+            out.extend(line.clone());
+        } else {
+            out.push(l.to_string());
+        }
+    }
+    if !found && let Some(l) = line {
+        out.insert(0, l);
+    }
+    let mut s = out.join(newline);
+    if !s.is_empty() {
+        s.push_str(newline);
+    }
+    s
 }
 
 #[cfg(test)]
@@ -270,6 +335,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("listed twice"), "{e}");
+    }
+
+    #[test]
+    fn saving_me_replaces_the_top_level_line_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        // Created with its folder when missing.
+        let p = dir.path().join("cge/config.toml");
+        save_me(&p, Some("Dana \"DK\" Kim")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            // A TOML literal string: no escapes needed.
+            "me = 'Dana \"DK\" Kim'\n"
+        );
+        let c = Config::load(Some(&p), true, true).unwrap();
+        assert_eq!(c.me.as_deref(), Some("Dana \"DK\" Kim"));
+        assert_eq!(c.path.as_deref(), Some(p.as_path()));
+
+        let text = "# mine\nme = \"Old\"  # a comment\n[theme]\naccent = \"red\"\n# me = \"x\"\n";
+        std::fs::write(&p, text).unwrap();
+        save_me(&p, Some("Lee")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "# mine\nme = \"Lee\"\n[theme]\naccent = \"red\"\n# me = \"x\"\n"
+        );
+        save_me(&p, None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "# mine\n[theme]\naccent = \"red\"\n# me = \"x\"\n"
+        );
+        // No top-level `me`: it goes first, before any table.
+        std::fs::write(&p, "[keys]\nexport = \"x\"\n").unwrap();
+        save_me(&p, Some("Lee")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "me = \"Lee\"\n[keys]\nexport = \"x\"\n"
+        );
+        // A file that is not a valid config is left exactly as it was.
+        let bad = "[theme]\naccent = \"blurple\"\n";
+        std::fs::write(&p, bad).unwrap();
+        assert!(save_me(&p, Some("Lee")).is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
     }
 
     #[test]

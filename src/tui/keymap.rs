@@ -149,7 +149,7 @@ const DEFAULTS: &[(Action, &[&str], &str, bool)] = &[
     (
         Action::FilterMenu,
         &["f"],
-        "add a filter (owner, action, churn risk ≥ N %, contract renewal, ARR ≥ N, plan, …): type to narrow, ↑↓ choose",
+        "add a filter (owner, action, churn risk ≥ N %, contract renewal, ARR ≥ N, plan, …): type to narrow, ↑↓ choose; on an owner, Ctrl-s saves it as your book (me = in config.toml)",
         true,
     ),
     (

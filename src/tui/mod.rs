@@ -83,6 +83,7 @@ pub fn key_action(app: &App, key: &KeyEvent) -> Option<Action> {
             KeyCode::PageUp => Some(Action::PageUp),
             KeyCode::Char('n') | KeyCode::Char('j') if ctrl => Some(Action::Down),
             KeyCode::Char('p') | KeyCode::Char('k') if ctrl => Some(Action::Up),
+            KeyCode::Char('s') if ctrl => Some(Action::SaveMine),
             KeyCode::Char(c) if !ctrl => Some(Action::Input(c)),
             _ => None,
         };

@@ -146,6 +146,25 @@ impl FilterMenu {
         self.selected = self.selected.min(self.shown.len().saturating_sub(1));
     }
 
+    /// The owner picker: say which owner is `me` (the saved "my book"), and that Ctrl-s
+    /// saves another.
+    pub fn mark_mine(&mut self, me: Option<&str>) {
+        for o in self.presets.iter_mut() {
+            if let Choice::Add(Filter::Equals { value, .. }) = &o.choice
+                && me == Some(value.as_str())
+            {
+                o.label = format!("{value} · my book");
+            }
+        }
+        self.narrow(None);
+    }
+
+    /// Choosing an owner (Ctrl-s saves one as `me`).
+    pub fn is_owner(&self) -> bool {
+        self.kind
+            .is_some_and(|k| FILTER_KINDS[k].1 == FilterKind::Equals("owner"))
+    }
+
     /// The option under the cursor.
     pub fn current(&self) -> Option<&MenuOption> {
         self.shown.get(self.selected).map(|&i| &self.options[i])

@@ -1368,7 +1368,11 @@ fn draw_filter_menu(f: &mut Frame, app: &App, menu: &super::app::FilterMenu, are
     f.render_widget(Clear, r);
     let block = Block::bordered()
         .title(title)
-        .title_bottom(" ↑↓ move · Enter choose · Esc cancel ");
+        .title_bottom(if menu.is_owner() {
+            " ↑↓ move · Enter choose · Ctrl-s my book · Esc "
+        } else {
+            " ↑↓ move · Enter choose · Esc cancel "
+        });
     if empty {
         f.render_widget(
             Paragraph::new(" nothing matches: Backspace")

@@ -440,5 +440,23 @@ fn at_80x24_a_csm_scrolls_the_columns_sorts_reads_help_and_the_detail_to_their_e
     t.keys(&["j", "j", "j"]);
     assert!(t.screen().contains(last), "scrolled past the end:\n{end}");
 
+    // "My book" chosen once in the owner picker: saved, and the next start opens on it.
+    let me = owners[0].trim().to_string();
+    t.keys(&["Escape", "f"]);
+    t.text("owner");
+    t.keys(&["Enter"]);
+    t.wait_for("the owner picker", |s| s.contains("Ctrl-s my book"));
+    t.text(&me);
+    t.keys(&["C-s"]);
+    t.wait_for("saved", |s| s.contains("saved me"));
+    let config = tmp.path().join("config/cge/config.toml");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        format!("me = {me:?}\n")
+    );
+    t.quit_with(&["q"]);
+    let t = Tmux::start(&cmd, 80, 24);
+    let s = t.wait_for("my book", |s| s.contains("your book"));
+    assert!(s.contains(&format!("owner: {me}")), "{s}");
     t.quit_with(&["q"]);
 }

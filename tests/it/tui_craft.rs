@@ -978,3 +978,82 @@ fn columns_in_the_config_choose_what_the_table_shows_and_exports_in_that_order()
         ]
     );
 }
+
+#[test]
+fn my_book_chosen_once_in_the_owner_picker_is_saved_and_opens_next_time() {
+    use cge::tui::key_action;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let press = |a: &mut App, code: KeyCode, m: KeyModifiers| {
+        if let Some(action) = key_action(a, &KeyEvent::new(code, m)) {
+            a.update(action);
+        }
+    };
+    let type_in = |a: &mut App, text: &str| {
+        for c in text.chars() {
+            press(a, KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    };
+    let everyone = view_values(&app(), "owner");
+    let me = everyone[5].clone();
+    let tmp = tempfile::tempdir().unwrap();
+    // No config file yet (nor its folder): the default location.
+    let path = tmp.path().join("cge/config.toml");
+    let config = cge::tui::Config::load(Some(&path), false, true).unwrap();
+    let mut a = crate::tui::app_configured(config, tmp.path());
+    assert_eq!(a.book.as_ref().unwrap().len(), everyone.len());
+
+    // Ctrl-s outside the owner picker saves nothing and says what it is for.
+    press(&mut a, KeyCode::Char('f'), KeyModifiers::NONE);
+    type_in(&mut a, "plan");
+    press(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    press(&mut a, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert!(a.status.clone().unwrap().contains("choose \"owner\" first"));
+    assert!(!path.exists());
+    press(&mut a, KeyCode::Esc, KeyModifiers::NONE);
+
+    // f → owner → type the name → Ctrl-s: saved, and the view is that owner's book.
+    press(&mut a, KeyCode::Char('f'), KeyModifiers::NONE);
+    type_in(&mut a, "owner");
+    press(&mut a, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(screen(&a, 120, 30).contains("Ctrl-s my book"));
+    type_in(&mut a, &me);
+    press(&mut a, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert_eq!(a.mode, Mode::Normal);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, format!("me = {me:?}\n"));
+    let mine = view_values(&a, "owner");
+    assert_eq!(mine.len(), everyone.iter().filter(|o| **o == me).count());
+    assert!(mine.iter().all(|o| *o == me));
+    assert!(
+        a.status.clone().unwrap().contains("saved me"),
+        "{:?}",
+        a.status
+    );
+
+    // The next start opens on it; the picker marks it.
+    let config = cge::tui::Config::load(Some(&path), false, true).unwrap();
+    assert_eq!(config.me.as_deref(), Some(me.as_str()));
+    let mut b = crate::tui::app_configured(config, tmp.path());
+    assert_eq!(view_values(&b, "owner"), mine);
+    press(&mut b, KeyCode::Char('f'), KeyModifiers::NONE);
+    type_in(&mut b, "owner");
+    press(&mut b, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(screen(&b, 120, 40).contains(&format!("{me} · my book")));
+
+    // Ctrl-s on the saved owner removes it: the next start shows every account.
+    type_in(&mut b, &me);
+    press(&mut b, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert!(b.status.clone().unwrap().contains("removed me"));
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("me ="));
+    let config = cge::tui::Config::load(Some(&path), false, true).unwrap();
+    assert_eq!(config.me, None);
+
+    // Without a config location there is nowhere to save: said, nothing changes.
+    let mut c = app();
+    press(&mut c, KeyCode::Char('f'), KeyModifiers::NONE);
+    type_in(&mut c, "owner");
+    press(&mut c, KeyCode::Enter, KeyModifiers::NONE);
+    press(&mut c, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert!(c.status.clone().unwrap().contains("no config folder"));
+    assert_eq!(c.book.as_ref().unwrap().len(), everyone.len());
+}
