@@ -80,18 +80,32 @@ impl ChurnModel {
         groups: &[String],
         params: &BoostParams,
     ) -> Result<ChurnModel> {
+        Ok(Self::fit_with_oof(x, y, groups, params)?.0)
+    }
+
+    /// [`ChurnModel::fit`], and the calibrated out-of-fold probability of every training row
+    /// (each from a fold model that never saw the row's account): what the model would have
+    /// said about the past, to hold against what happened (the book forecast's level).
+    pub fn fit_with_oof(
+        x: &Design,
+        y: &[bool],
+        groups: &[String],
+        params: &BoostParams,
+    ) -> Result<(ChurnModel, Vec<f64>)> {
         let (oof, models) = fit_folds(x, y, groups, params, CALIBRATION_FOLDS)?;
         let calibrator = Calibration::fit(Method::Isotonic, &oof, y)
             .map_err(|e| anyhow::anyhow!("cannot calibrate the churn model: {e}"))?;
+        let oof = oof.iter().map(|&z| apply_ranked(&calibrator, z)).collect();
         let boosters = if y.len() >= params.large_rows {
             models
         } else {
             vec![Booster::fit(x, y, params)?]
         };
-        Ok(ChurnModel {
+        let model = ChurnModel {
             boosters,
             calibrator,
-        })
+        };
+        Ok((model, oof))
     }
 
     /// Log-odds before calibration: the mean of the boosters'.

@@ -319,10 +319,11 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 let (bx, bg) = stack(&snaps, &plan.backtest_train)?;
                 let by = churn_y(&snaps, &plan.backtest_train, opts.permute_labels);
                 let by_esc = escalation_y(&snaps, &plan.backtest_train);
-                let level = level_sd(&snaps, &plan.backtest_train, &by);
+                let arrs = arrs(&snaps, &plan.backtest_train);
                 // Month-ends only the backtest trains on are in the stack now: free them.
                 snaps.retain(|d, _| plan.train.contains(d));
-                let churn = ChurnModel::fit(&bx, &by, &bg, &opts.params)?;
+                let (churn, oof) = ChurnModel::fit_with_oof(&bx, &by, &bg, &opts.params)?;
+                let level = level(&arrs, &oof, &by);
                 reporter.check()?;
                 report_stage(
                     "escalation backtest",
@@ -353,13 +354,13 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                     segment: "",
                 })
                 .collect();
-            let forecast_check = forecast::backtest_with_level(
+            let forecast_check = forecast::backtest_calibrated(
                 &exposures,
                 &ey,
                 plan.horizon,
                 forecast::DEFAULT_DRAWS,
                 forecast::DEFAULT_SEED,
-                back_level,
+                &back_level,
             )?;
             let esc_y = outcomes.escalation(&eval.account_ids, plan.eval, dataset::ESCALATION_DAYS);
             let esc_backtest = Evaluation::new(
@@ -384,10 +385,12 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             let (tx, tg) = stack(&snaps, &plan.train)?;
             let ty = churn_y(&snaps, &plan.train, opts.permute_labels);
             let esc_ty = escalation_y(&snaps, &plan.train);
-            let today_level = level_sd(&snaps, &plan.train, &ty);
+            let train_arrs = arrs(&snaps, &plan.train);
             // Everything the models need from the month-ends is in the stack and the labels.
             drop(snaps);
-            let model = ChurnModel::fit(&tx, &ty, &tg, &opts.params)?;
+            let (model, oof) = ChurnModel::fit_with_oof(&tx, &ty, &tg, &opts.params)?;
+            let today_level = level(&train_arrs, &oof, &ty);
+            drop(oof);
             reporter.check()?;
             report_stage(
                 "escalation model",
@@ -452,7 +455,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 backtest,
                 importance: model.importance(),
             };
-            (report, model, None, None, 0.0)
+            (report, model, None, None, forecast::Level::NONE)
         }
     };
 
@@ -570,12 +573,12 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             segment: context.segment(&s.account_id),
         })
         .collect();
-    let forecast = forecast::forecast_with_level(
+    let forecast = forecast::forecast_calibrated(
         &exposures,
         plan.horizon,
         forecast::DEFAULT_DRAWS,
         forecast::DEFAULT_SEED,
-        level,
+        &level,
     );
     drop(exposures);
     let arr_at_risk = scores
@@ -779,21 +782,25 @@ fn stack(snaps: &Snapshots, dates: &[NaiveDate]) -> Result<(Design, Vec<String>)
     Ok((x, g))
 }
 
-/// The spread of the book's churn level across the stacked `dates` (see
-/// [`forecast::level_sd`]); `y` their stacked labels.
-fn level_sd(snaps: &Snapshots, dates: &[NaiveDate], y: &[bool]) -> f64 {
+/// The ARR of each of `dates`' accounts, in stack order.
+fn arrs(snaps: &Snapshots, dates: &[NaiveDate]) -> Vec<Vec<f64>> {
+    dates.iter().map(|d| snaps[d].arr.clone()).collect()
+}
+
+/// The book's churn level (see [`forecast::Level`]) from the stacked month-ends' ARR
+/// (`arrs`, one per month-end), out-of-fold probabilities `p` and labels `y`.
+fn level(arrs: &[Vec<f64>], p: &[f64], y: &[bool]) -> forecast::Level {
     let mut start = 0;
-    let periods: Vec<(Vec<f64>, Vec<bool>)> = dates
+    let periods: Vec<(&[f64], &[f64], &[bool])> = arrs
         .iter()
-        .map(|d| {
-            let s = &snaps[d];
-            let end = (start + s.len()).min(y.len());
-            let p = (s.arr.clone(), y[start..end].to_vec());
+        .map(|a| {
+            let end = (start + a.len()).min(y.len()).min(p.len());
+            let period = (a.as_slice(), &p[start..end], &y[start..end]);
             start = end;
-            p
+            period
         })
         .collect();
-    forecast::level_sd(&periods)
+    forecast::Level::learn(&periods)
 }
 
 /// The labels of the stacked `dates` from `label`, optionally permuted with a seed (the
@@ -1069,6 +1076,7 @@ fn actions_summary(r: &RunReport) -> String {
         r.forecast.horizon_days,
         r.forecast.book.describe()
     ));
+    out.push_str(&format!("  {}\n", r.forecast.level_note()));
     for o in r.forecast.by_owner.iter().take(3) {
         out.push_str(&format!("  {}\n", o.describe()));
     }

@@ -925,6 +925,10 @@ fn report_lines(app: &App, r: &RunReport) -> Vec<Line<'static>> {
         fc.horizon_days
     )));
     lines.push(Line::from(format!("  {}", fc.book.describe())));
+    lines.push(Line::styled(
+        format!("  {}", fc.level_note()),
+        t.fg(t.muted),
+    ));
     for o in fc.by_owner.iter().take(8) {
         lines.push(Line::styled(format!("  {}", o.describe()), t.fg(t.muted)));
     }

@@ -568,9 +568,9 @@ fn a_killed_run_leaves_the_previous_run_intact() {
 
 /// The book forecast made at the backtest date against the ARR actually lost since, over
 /// several simulated worlds. Measured: the realized loss fell inside the 80 % interval in
-/// 4 of 6 worlds (seeds 11–16, 600 accounts each; both misses below the interval: the
-/// model over-predicts the ARR-weighted loss there). On 2,000-account worlds (seeds 11–18)
-/// it was 4 of 8.
+/// 6 of 6 worlds (seeds 11–16, 600 accounts each), with the level learned in ARR from the
+/// out-of-fold probabilities (4 of 6 before). On 2,000-account worlds: 13 of 16 (seeds
+/// 11–26).
 #[test]
 fn the_forecast_interval_covers_the_realized_loss_in_most_backtests() {
     let tmp = tempfile::tempdir().unwrap();
@@ -631,9 +631,22 @@ fn the_forecast_interval_covers_the_realized_loss_in_most_backtests() {
         if c.within_interval {
             inside += 1;
         }
-        // The book forecast today: its interval brackets its expectation.
+        // The book forecast today: its interval brackets its expectation, which is the
+        // accounts' churn risks scaled by the level learned from history.
         let b = &r.forecast.book;
         assert!(b.grr_low <= b.expected_grr && b.expected_grr <= b.grr_high);
+        let k = r.forecast.level_factor;
+        assert!(r.forecast.level_periods >= 3 && (0.25..=4.0).contains(&k));
+        let expected: f64 = r
+            .scores
+            .iter()
+            .map(|s| (s.churn_probability * k).min(1.0) * s.arr.max(0.0))
+            .sum();
+        assert!(
+            (b.expected_loss - expected).abs() < 1e-6 * b.arr,
+            "{} vs {expected}",
+            b.expected_loss
+        );
         checks.push((
             seed,
             c.within_interval,
@@ -644,7 +657,7 @@ fn the_forecast_interval_covers_the_realized_loss_in_most_backtests() {
         ));
     }
     eprintln!("forecast backtests inside the 80 % interval: {inside}/6 {checks:?}");
-    assert!(inside >= 4, "{checks:?}");
+    assert!(inside >= 5, "{checks:?}");
 }
 
 /// `cge export --what book` with a config folder of its own (`config.toml` in it, if any).
