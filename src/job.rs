@@ -178,6 +178,26 @@ impl Job {
         self.stop();
     }
 
+    /// Cancel and wait at most `timeout` for the thread to end: true if it did. A job still
+    /// in a step it cannot leave (one model fit, the final write) is left running, to end
+    /// with the process — for a quitting UI, whose pipeline writes its run in one
+    /// transaction, that is a killed run: the stored runs stay as they were.
+    pub fn cancel_and_wait_for(mut self, timeout: std::time::Duration) -> bool {
+        self.cancel();
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if self.is_finished() {
+            self.stop();
+            true
+        } else {
+            // Detached: dropping the handle does not wait.
+            self.handle.take();
+            false
+        }
+    }
+
     fn stop(&mut self) {
         self.cancel();
         if let Some(h) = self.handle.take() {
@@ -249,6 +269,45 @@ mod tests {
             rx.recv_timeout(Duration::from_secs(5)),
             Ok(JobEvent::Cancelled)
         ));
+    }
+
+    #[test]
+    fn a_bounded_wait_leaves_a_job_that_does_not_stop_in_time() {
+        let (tx, rx) = mpsc::channel();
+        let job = Job::spawn(
+            "stubborn",
+            |_r: &Reporter| -> anyhow::Result<()> {
+                // One step that never checks, like a model fit.
+                std::thread::sleep(Duration::from_secs(3));
+                Ok(())
+            },
+            move |e| {
+                let _ = tx.send(e);
+            },
+        );
+        let start = std::time::Instant::now();
+        assert!(!job.cancel_and_wait_for(Duration::from_millis(50)));
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "waited for the step"
+        );
+        // It ends on its own later, seeing the cancel.
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Ok(JobEvent::Cancelled)
+        ));
+        // A job that checks stops within the wait.
+        let job = Job::spawn(
+            "polite",
+            |r: &Reporter| -> anyhow::Result<()> {
+                loop {
+                    r.check()?;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            },
+            |_| {},
+        );
+        assert!(job.cancel_and_wait_for(Duration::from_secs(5)));
     }
 
     #[test]

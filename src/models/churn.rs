@@ -49,7 +49,7 @@ pub fn out_of_fold(
     params: &BoostParams,
     folds: usize,
 ) -> Result<Vec<f64>> {
-    Ok(fit_folds(x, y, groups, params, folds)?.0)
+    Ok(fit_folds(x, y, groups, params, folds, &|| Ok(()))?.0)
 }
 
 /// The out-of-fold log-odds and the fold models that made them.
@@ -59,6 +59,7 @@ fn fit_folds(
     groups: &[String],
     params: &BoostParams,
     folds: usize,
+    stop: &dyn Fn() -> Result<()>,
 ) -> Result<(Vec<f64>, Vec<Booster>)> {
     cross_fit(
         x,
@@ -67,6 +68,7 @@ fn fit_folds(
         folds,
         |x, y| Booster::fit(x, y, params),
         |m, x| m.predict_logit(x),
+        stop,
     )
 }
 
@@ -80,25 +82,28 @@ impl ChurnModel {
         groups: &[String],
         params: &BoostParams,
     ) -> Result<ChurnModel> {
-        Ok(Self::fit_with_oof(x, y, groups, params)?.0)
+        Ok(Self::fit_with_oof(x, y, groups, params, &|| Ok(()))?.0)
     }
 
     /// [`ChurnModel::fit`], and the calibrated out-of-fold probability of every training row
     /// (each from a fold model that never saw the row's account): what the model would have
     /// said about the past, to hold against what happened (the book forecast's level).
+    /// `stop` is asked before each booster (a cancelled job ends there).
     pub fn fit_with_oof(
         x: &Design,
         y: &[bool],
         groups: &[String],
         params: &BoostParams,
+        stop: &dyn Fn() -> Result<()>,
     ) -> Result<(ChurnModel, Vec<f64>)> {
-        let (oof, models) = fit_folds(x, y, groups, params, CALIBRATION_FOLDS)?;
+        let (oof, models) = fit_folds(x, y, groups, params, CALIBRATION_FOLDS, stop)?;
         let calibrator = Calibration::fit(Method::Isotonic, &oof, y)
             .map_err(|e| anyhow::anyhow!("cannot calibrate the churn model: {e}"))?;
         let oof = oof.iter().map(|&z| apply_ranked(&calibrator, z)).collect();
         let boosters = if y.len() >= params.large_rows {
             models
         } else {
+            stop()?;
             vec![Booster::fit(x, y, params)?]
         };
         let model = ChurnModel {

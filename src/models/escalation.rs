@@ -65,6 +65,17 @@ impl EscalationModel {
         groups: &[String],
         params: &ForestParams,
     ) -> Result<EscalationModel> {
+        Self::fit_checked(x, y, groups, params, &|| Ok(()))
+    }
+
+    /// [`EscalationModel::fit`], asking `stop` before each forest (a cancelled job ends there).
+    pub fn fit_checked(
+        x: &Design,
+        y: &[bool],
+        groups: &[String],
+        params: &ForestParams,
+        stop: &dyn Fn() -> Result<()>,
+    ) -> Result<EscalationModel> {
         let (oof, models) = cross_fit(
             x,
             y,
@@ -72,6 +83,7 @@ impl EscalationModel {
             CALIBRATION_FOLDS,
             |x, y| fit_forest(x, y, params),
             |f, x| Ok(f.predict_proba(x.view()?)),
+            stop,
         )?;
         let calibrator = Calibration::fit(Method::Isotonic, &oof, y)
             .map_err(|e| anyhow::anyhow!("cannot calibrate the escalation model: {e}"))?;

@@ -303,6 +303,8 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 })
             };
             let forest = escalation::params(opts.params.seed);
+            // Asked before each booster and forest: a cancel lands within one fit.
+            let stop = &|| -> Result<()> { Ok(reporter.check()?) };
 
             // The backtest: both models on one stack of the earlier month-ends, freed after.
             reporter.check()?;
@@ -322,7 +324,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 let arrs = arrs(&snaps, &plan.backtest_train);
                 // Month-ends only the backtest trains on are in the stack now: free them.
                 snaps.retain(|d, _| plan.train.contains(d));
-                let (churn, oof) = ChurnModel::fit_with_oof(&bx, &by, &bg, &opts.params)?;
+                let (churn, oof) = ChurnModel::fit_with_oof(&bx, &by, &bg, &opts.params, stop)?;
                 let level = level(&arrs, &oof, &by);
                 reporter.check()?;
                 report_stage(
@@ -330,7 +332,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                     70,
                     "random forest on the same month-ends".into(),
                 );
-                let esc = EscalationModel::fit(&bx, &by_esc, &bg, &forest)?;
+                let esc = EscalationModel::fit_checked(&bx, &by_esc, &bg, &forest, stop)?;
                 (churn, esc, level)
             };
             let eval = &snaps[&plan.eval];
@@ -388,7 +390,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             let train_arrs = arrs(&snaps, &plan.train);
             // Everything the models need from the month-ends is in the stack and the labels.
             drop(snaps);
-            let (model, oof) = ChurnModel::fit_with_oof(&tx, &ty, &tg, &opts.params)?;
+            let (model, oof) = ChurnModel::fit_with_oof(&tx, &ty, &tg, &opts.params, stop)?;
             let today_level = level(&train_arrs, &oof, &ty);
             drop(oof);
             reporter.check()?;
@@ -397,7 +399,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 88,
                 "random forest on the same month-ends".into(),
             );
-            let esc_model = EscalationModel::fit(&tx, &esc_ty, &tg, &forest)?;
+            let esc_model = EscalationModel::fit_checked(&tx, &esc_ty, &tg, &forest, stop)?;
             drop((tx, tg));
             let probs = esc_model.predict(&today_snap.x)?;
             let mut importance = esc_model.importance();

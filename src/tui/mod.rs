@@ -125,6 +125,9 @@ pub enum Opening {
     Empty,
 }
 
+/// How long quitting waits for a running pipeline to stop at its next check.
+const QUIT_WAIT: Duration = Duration::from_millis(500);
+
 /// Rows of a stored run read before the first frame (more than any screen is tall); the
 /// rest of a bigger book loads behind them.
 pub const PREVIEW_ROWS: usize = 200;
@@ -276,9 +279,10 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<
         }
     };
     stop.store(true, Ordering::Relaxed);
-    // Quitting during a run cancels it; the stored runs stay as they were.
+    // Quitting during a run cancels it; the stored runs stay as they were. A fit that is
+    // still running after a moment ends with the process (the run is one transaction).
     if let Some(j) = job.take() {
-        j.cancel_and_wait();
+        j.cancel_and_wait_for(QUIT_WAIT);
     }
     let _ = input.join();
     result
