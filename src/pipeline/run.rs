@@ -318,7 +318,8 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                 ),
             );
             let (back_churn, back_escalation, back_level) = {
-                let (bx, bg) = stack(&snaps, &plan.backtest_train)?;
+                // Month-ends only the backtest trains on are freed as they are stacked.
+                let (bx, bg) = stack(&mut snaps, &plan.backtest_train, |d| plan.train.contains(d))?;
                 let by = churn_y(&snaps, &plan.backtest_train, opts.permute_labels);
                 let by_esc = escalation_y(&snaps, &plan.backtest_train);
                 let arrs = arrs(&snaps, &plan.backtest_train);
@@ -384,7 +385,8 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                     plan.eval
                 ),
             );
-            let (tx, tg) = stack(&snaps, &plan.train)?;
+            // Nothing needs the month-ends' inputs after this stack: each is freed as it goes.
+            let (tx, tg) = stack(&mut snaps, &plan.train, |_| false)?;
             let ty = churn_y(&snaps, &plan.train, opts.permute_labels);
             let esc_ty = escalation_y(&snaps, &plan.train);
             let train_arrs = arrs(&snaps, &plan.train);
@@ -775,8 +777,26 @@ fn count_actions(playbook: &Playbook, scores: &[AccountScore]) -> Vec<ActionCoun
 type Snapshots = BTreeMap<NaiveDate, Snapshot>;
 
 /// The snapshots of `dates` stacked into one training set: inputs and each row's account.
-fn stack(snaps: &Snapshots, dates: &[NaiveDate]) -> Result<(Design, Vec<String>)> {
-    let x = Design::stack(&dates.iter().map(|d| &snaps[d].x).collect::<Vec<_>>())?;
+/// The inputs of the dates not to `keep` are taken out of `snaps` and freed once copied
+/// (their accounts, ARR and rule scores stay).
+fn stack(
+    snaps: &mut Snapshots,
+    dates: &[NaiveDate],
+    keep: impl Fn(&NaiveDate) -> bool,
+) -> Result<(Design, Vec<String>)> {
+    let mut taken: BTreeMap<NaiveDate, Design> = dates
+        .iter()
+        .filter(|d| !keep(d))
+        .filter_map(|d| Some((*d, std::mem::take(&mut snaps.get_mut(d)?.x))))
+        .collect();
+    let parts = dates
+        .iter()
+        .map(|d| match taken.remove(d) {
+            Some(x) => std::borrow::Cow::Owned(x),
+            None => std::borrow::Cow::Borrowed(&snaps[d].x),
+        })
+        .collect();
+    let x = Design::stack_parts(parts)?;
     let g = dates
         .iter()
         .flat_map(|d| snaps[d].account_ids.iter().cloned())
