@@ -66,7 +66,7 @@ fn fit_folds(
         y,
         groups,
         folds,
-        |x, y| Booster::fit(x, y, params),
+        |x, rows, y| Booster::fit_rows(x, Some(rows), y, params),
         |m, x| m.predict_logit(x),
         stop,
     )

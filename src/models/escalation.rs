@@ -81,7 +81,7 @@ impl EscalationModel {
             y,
             groups,
             CALIBRATION_FOLDS,
-            |x, y| fit_forest(x, y, params),
+            |x, rows, y| fit_forest(&x.take(rows), y, params),
             |f, x| Ok(f.predict_proba(x.view()?)),
             stop,
         )?;

@@ -17,7 +17,7 @@ pub(crate) fn fold_of(group: &str, folds: usize) -> usize {
     (h % folds as u64) as usize
 }
 
-/// Fit one model per fold on the other folds' rows (`fit`) and score the fold's rows with it
+/// Fit one model per fold on the other folds' rows (`fit(x, rows, their labels)`) and score the fold's rows with it
 /// (`score`): the out-of-fold scores and the fold models. `stop` is asked before each fold
 /// (a cancelled job ends there, not after every fold).
 pub fn cross_fit<M>(
@@ -25,7 +25,7 @@ pub fn cross_fit<M>(
     y: &[bool],
     groups: &[String],
     folds: usize,
-    fit: impl Fn(&Design, &[bool]) -> Result<M>,
+    fit: impl Fn(&Design, &[usize], &[bool]) -> Result<M>,
     score: impl Fn(&M, &Design) -> Result<Vec<f64>>,
     stop: &dyn Fn() -> Result<()>,
 ) -> Result<(Vec<f64>, Vec<M>)> {
@@ -40,7 +40,8 @@ pub fn cross_fit<M>(
             continue;
         }
         let yk: Vec<bool> = train.iter().map(|&i| y[i]).collect();
-        let m = fit(&x.take(&train), &yk)?;
+        // The learner copies the rows it trains on (it may want fewer than all).
+        let m = fit(x, &train, &yk)?;
         for (&i, s) in test.iter().zip(score(&m, &x.take(&test))?) {
             out[i] = s;
         }
@@ -68,7 +69,7 @@ mod tests {
             }
             Ok(())
         };
-        let fit = |_: &Design, _: &[bool]| {
+        let fit = |_: &Design, _: &[usize], _: &[bool]| {
             fits.set(fits.get() + 1);
             Ok(())
         };
