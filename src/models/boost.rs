@@ -40,6 +40,12 @@ pub struct BoostParams {
     /// time while adding little to the ranking. At 100,000 accounts half the negatives took
     /// the two churn stages from 6.6 + 7.4 s to 5.0 + 6.0 s, backtest PR-AUC 0.237 -> 0.234.
     pub large_negative_share: f64,
+    /// On a large training set, the share of inputs each tree sees (`colsample_bytree`
+    /// otherwise). At 100,000 accounts 0.5 took the two churn stages from 7.3–8.1 s to
+    /// 6.5–6.8 s with the same backtest (PR-AUC 0.2337 both, ROC-AUC 0.8021 -> 0.8023,
+    /// Brier 0.04358 both): with ~130 inputs, half of them per tree still see every signal
+    /// over 200 trees.
+    pub large_colsample_bytree: f64,
     pub seed: u64,
 }
 
@@ -55,6 +61,7 @@ impl Default for BoostParams {
             positive_weight: Some(1.0),
             large_rows: 100_000,
             large_negative_share: 0.5,
+            large_colsample_bytree: 0.5,
             seed: 0,
         }
     }
@@ -164,7 +171,8 @@ impl Booster {
             // the largest gradients and a tenth of the rest, re-weighted.
             model = model
                 .set_sample_method(SampleMethod::Goss)
-                .set_subsample(1.0);
+                .set_subsample(1.0)
+                .set_colsample_bytree(params.large_colsample_bytree);
         }
         model
             .fit(&matrix, &target, &weights, None)
