@@ -201,9 +201,12 @@ impl Booster {
 
     /// Contributions per row, row-major `rows × (inputs + 1)`: each input's push on the
     /// log-odds, the last entry the bias; a row sums to its [`predict_logit`](Self::predict_logit).
-    /// The path-average method (XGBoost's `approx_contribs`), not exact Shapley values: those
-    /// took 11 s for 79,000 accounts (with other jobs running); this keeps the sum and takes
-    /// a fraction of that. Whether the top drivers differ much has not been measured yet.
+    /// The path-average method (XGBoost's `approx_contribs`), not exact Shapley values.
+    /// Measured on the 10,000-account bench world (7,959 scored accounts, the same model
+    /// both ways): the scoring stage took 0.11 s with path averages and 0.88 s with Shapley
+    /// values (8×; ~11 s more at 100,000 accounts, past the pipeline's budget); the
+    /// strongest upward driver was the same for 84 % of accounts, the top-3 upward set for
+    /// 66 % and the downward set for 78 %, and 90 % of the named drivers were shared.
     pub fn contributions(&self, x: &Design) -> Result<Vec<f64>> {
         self.check(x)?;
         Ok(self.model.predict_contributions(
