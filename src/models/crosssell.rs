@@ -601,25 +601,37 @@ pub fn evaluate(
     })
 }
 
-/// Hit-rates of every rank in [`RANKS`] (same hidden adoptions), and the best rank (the
-/// smaller one on a tie).
-pub fn choose_rank(
-    usage: &FeatureUsage,
-    rows: Option<&[bool]>,
-    seed: u64,
-) -> Result<(usize, Vec<(usize, HitRate)>)> {
+/// A rank chosen on hidden adoptions, and how it does on others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankChoice {
+    /// The best of [`RANKS`] on the hiding of `seed` (the smaller one on a tie).
+    pub rank: usize,
+    /// Every rank's hit-rate on that hiding.
+    pub rates: Vec<(usize, HitRate)>,
+    /// The chosen rank on another hiding (seed + 1): what it is worth, since the best of
+    /// four rates measured on one hiding is flattered by that hiding's luck.
+    pub held_out: HitRate,
+}
+
+/// Choose the rank on one hiding of adoptions and report it on another.
+pub fn choose_rank(usage: &FeatureUsage, rows: Option<&[bool]>, seed: u64) -> Result<RankChoice> {
     let mut rates = Vec::new();
     for rank in RANKS {
         rates.push((rank, evaluate(usage, rows, &Params { rank }, seed)?));
     }
-    let best = rates
+    let rank = rates
         .iter()
         .fold(None::<&(usize, HitRate)>, |b, c| match b {
             Some(b) if b.1.model >= c.1.model => Some(b),
             _ => Some(c),
         })
         .map_or(DEFAULT_RANK, |b| b.0);
-    Ok((best, rates))
+    let held_out = evaluate(usage, rows, &Params { rank }, seed.wrapping_add(1))?;
+    Ok(RankChoice {
+        rank,
+        rates,
+        held_out,
+    })
 }
 
 #[cfg(test)]
@@ -982,12 +994,17 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.accounts > 800, "{a:?}");
         assert!(a.model > 2.0 * a.popularity, "{a:?}");
-        let (rank, rates) = choose_rank(&usage, None, 9).unwrap();
+        let choice = choose_rank(&usage, None, 9).unwrap();
+        let (rank, rates) = (choice.rank, &choice.rates);
         assert_eq!(rates.len(), RANKS.len());
         assert!(
             rates
                 .iter()
                 .all(|(_, h)| h.model <= rates.iter().find(|(r, _)| *r == rank).unwrap().1.model)
         );
+        // Reported on other hidden adoptions than it was chosen on.
+        let other = evaluate(&usage, None, &Params { rank }, 10).unwrap();
+        assert_eq!(choice.held_out, other);
+        assert_ne!(choice.held_out, a, "a different hiding");
     }
 }
