@@ -74,7 +74,10 @@ impl Iterator for Rows<'_> {
                 .iter()
                 .map(|c| match *c {
                     Column::Id => self.book.account_id(r).unwrap_or("").to_string(),
-                    Column::Shown(i) => self.book.cell(r, i),
+                    // "-" on screen is no value: an empty cell (not a defused "'-").
+                    Column::Shown(i) => Some(self.book.cell(r, i))
+                        .filter(|c| c != "-")
+                        .unwrap_or_default(),
                     Column::Raw(k) => self.book.raw(r, k),
                 })
                 .collect(),

@@ -713,6 +713,14 @@ fn the_book_export_is_the_apps_table_raw_or_as_shown() {
     assert!(o.status.success(), "{}", stderr(&o));
     let (lh, shown) = csv_rows(&stdout(&o));
     assert_eq!(&lh[..4], ["Account ID", "Account", "Churn", "Rule"]);
+    // No value is an empty cell, as in the raw export, not the screen's "-".
+    for (s, r) in shown.iter().zip(&book) {
+        for (c, cell) in s.iter().enumerate() {
+            assert!(cell != "'-" && cell != "-", "{}: column {c}", r[0]);
+        }
+    }
+    let empty = |rows: &[Vec<String>]| rows.iter().flatten().filter(|c| c.is_empty()).count();
+    assert_eq!(empty(&shown), empty(&book));
     assert_eq!(shown.len(), book.len());
     let arr = col(&h, "total_arr");
     for (s, r) in shown.iter().zip(&book) {

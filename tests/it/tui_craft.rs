@@ -864,8 +864,32 @@ fn help_has_a_column_legend_with_units_and_no_usage_shows_no_trend_arrow() {
 #[test]
 fn tab_in_the_export_prompt_writes_the_cells_as_on_screen() {
     use cge::tui::book::COLUMNS;
+    use polars::prelude::*;
     let tmp = tempfile::tempdir().unwrap();
+    // One account without an escalation score: "-" on screen, an empty cell in the file.
+    let mut run = crate::tui_scores::scored().2.clone();
+    let esc = run
+        .book
+        .column("escalation_probability")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .clone();
+    let holed: Float64Chunked = esc
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i == 0 { None } else { v })
+        .collect();
+    run.book
+        .replace(
+            "escalation_probability",
+            holed
+                .with_name("escalation_probability".into())
+                .into_column(),
+        )
+        .unwrap();
     let mut a = crate::tui_scores::scored_app();
+    a.set_run(&run).unwrap();
     a.export_dir = tmp.path().to_path_buf();
     a.update(Action::Export);
     assert!(screen(&a, 120, 30).contains("values: raw values"));
@@ -884,20 +908,23 @@ fn tab_in_the_export_prompt_writes_the_cells_as_on_screen() {
         .chain(COLUMNS.iter().map(|c| c.title))
         .collect();
     assert_eq!(headers, titles);
-    // Row by row, cell by cell, what the table shows.
+    // Row by row, cell by cell, what the table shows ("-", no value, as an empty cell).
     let book = a.book.as_ref().unwrap();
+    let mut holes = 0;
     for (row, rec) in r.records().enumerate() {
         let rec = rec.unwrap();
         assert_eq!(&rec[0], book.account_id(row).unwrap());
         for c in 0..COLUMNS.len() {
-            assert_eq!(
-                rec[c + 1],
-                book.cell(row, c),
-                "row {row} column {}",
-                COLUMNS[c].title
-            );
+            let shown = book.cell(row, c);
+            if shown == "-" {
+                holes += 1;
+                assert_eq!(&rec[c + 1], "", "row {row} column {}", COLUMNS[c].title);
+            } else {
+                assert_eq!(rec[c + 1], shown, "row {row} column {}", COLUMNS[c].title);
+            }
         }
     }
+    assert_eq!(holes, 1, "the account without an escalation score");
     let money = headers.iter().position(|h| h == "ARR").unwrap();
     let first = csv::Reader::from_path(&file)
         .unwrap()

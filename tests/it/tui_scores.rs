@@ -27,7 +27,7 @@ fn date(s: &str) -> NaiveDate {
 /// A 300-account world with two runs (built once per test binary). Before the second run,
 /// the first one's scores are rewritten (0.5 for accounts whose id ends in an odd digit,
 /// else 0, no contributions, action "Old play"), so run 2 has risk moving both ways.
-fn scored() -> &'static (tempfile::TempDir, PathBuf, StoredRun, GoldenRecord) {
+pub(crate) fn scored() -> &'static (tempfile::TempDir, PathBuf, StoredRun, GoldenRecord) {
     static W: OnceLock<(tempfile::TempDir, PathBuf, StoredRun, GoldenRecord)> = OnceLock::new();
     W.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
