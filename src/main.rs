@@ -176,7 +176,7 @@ enum Command {
         run: Option<i64>,
         /// Output file, or - for standard output. Default: the original's file name
         /// (csm_action_list.csv, crosssell_opportunities.csv, escalation_risks.csv,
-        /// golden_record.csv) in the current folder.
+        /// golden_record.csv; cge_book.csv for the book) in the current folder.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Replace the output file if it exists.
@@ -195,11 +195,15 @@ enum Command {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum WhatArg {
+    /// csm_action_list.csv: every scored account, its next best action and why.
     Actions,
+    /// crosssell_opportunities.csv: the cross-sell scores and recommended features.
     Crosssell,
+    /// escalation_risks.csv: the support-escalation risks.
     Escalation,
+    /// golden_record.csv: the run's health features per account.
     Golden,
-    /// The app's table: the accounts of the run with the columns the app shows.
+    /// cge_book.csv: the app's table, the accounts with the columns the app shows.
     Book,
 }
 
