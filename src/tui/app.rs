@@ -869,7 +869,7 @@ impl App {
         self.config.me = Some(owner.to_string());
         let filter = Filter::Equals {
             column: "owner",
-            label: book::kind_name(0),
+            label: "owner",
             value: owner.to_string(),
         };
         if !self
