@@ -207,6 +207,15 @@ enum WhatArg {
     Book,
 }
 
+/// The config: `--config` / `CGE_CONFIG` (which must exist), else the default location's
+/// file if there is one, else the built-in defaults.
+fn load_config(explicit: Option<&std::path::Path>, no_color: bool) -> Result<cge::tui::Config> {
+    let path = explicit
+        .map(std::path::Path::to_path_buf)
+        .or_else(cge::tui::config::default_path);
+    cge::tui::Config::load(path.as_deref(), explicit.is_some(), no_color)
+}
+
 /// Write a CSV table to `out` (`-`: standard output), never replacing a file without
 /// `--force`.
 fn write_table<I, R>(
@@ -490,14 +499,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 WhatArg::Escalation => What::Escalation,
                 WhatArg::Golden => What::Golden,
                 WhatArg::Book => {
-                    let config = cge::tui::Config::load(
-                        cli.config
-                            .clone()
-                            .or_else(cge::tui::config::default_path)
-                            .as_deref(),
-                        cli.config.is_some(),
-                        true,
-                    )?;
+                    let config = load_config(cli.config.as_deref(), true)?;
                     let out = output.unwrap_or_else(|| PathBuf::from("cge_book.csv"));
                     return export_book(&path, run, &config, &filters, labels, &out, force);
                 }
@@ -536,9 +538,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-            let config_path = cli.config.clone().or_else(cge::tui::config::default_path);
-            let config =
-                cge::tui::Config::load(config_path.as_deref(), cli.config.is_some(), no_color)?;
+            let config = load_config(cli.config.as_deref(), no_color)?;
             cge::tui::run(&path, config)?;
             Ok(ExitCode::SUCCESS)
         }

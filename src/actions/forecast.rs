@@ -162,14 +162,36 @@ fn column<'a>(
 /// `draws` of 0 is treated as 1 (an interval needs a draw). Memory is draws × (1 + owners +
 /// segments) f64s: one loss per group and draw, kept so every group reads the same draws.
 pub fn forecast(items: &[Exposure<'_>], horizon_days: i64, draws: usize, seed: u64) -> Forecast {
-    forecast_with_level(items, horizon_days, draws, seed, 0.0)
+    forecast_with_level(items, horizon_days, draws, seed, &Level::NONE)
 }
 
-/// [`forecast`] with the uncertainty of the book's churn level on top of each account's
-/// coin flip: in each draw every probability is scaled by one factor exp(δ), δ ~ N(−σ²/2, σ²)
-/// (mean 1), σ = `level_sd`. Churn comes in waves: a quarter's rate moves with the economy
-/// and the product, which independent coin flips alone cannot show (see [`level_sd`]).
+/// [`forecast`] at the book's churn level learned from history: every probability scaled
+/// by `level.factor` (capped at 1), and the level's uncertainty on top of each account's
+/// coin flip — in each draw every probability is scaled again by one factor exp(δ),
+/// δ ~ N(−σ²/2, σ²) (mean 1), σ = `level.sd`. Churn comes in waves: a quarter's rate moves
+/// with the economy and the product, which independent coin flips alone cannot show.
 pub fn forecast_with_level(
+    items: &[Exposure<'_>],
+    horizon_days: i64,
+    draws: usize,
+    seed: u64,
+    level: &Level,
+) -> Forecast {
+    let scaled;
+    let items = if level.factor == 1.0 {
+        items
+    } else {
+        scaled = level.scaled(items);
+        &scaled
+    };
+    let mut f = simulate(items, horizon_days, draws, seed, level.sd);
+    f.level_factor = level.factor;
+    f.level_periods = level.periods;
+    f
+}
+
+/// The draws of [`forecast_with_level`], with a book-wide level spread `level_sd`.
+fn simulate(
     items: &[Exposure<'_>],
     horizon_days: i64,
     draws: usize,
@@ -312,7 +334,7 @@ pub fn backtest(
     draws: usize,
     seed: u64,
 ) -> anyhow::Result<ForecastCheck> {
-    backtest_with_level(items, churned, horizon_days, draws, seed, 0.0)
+    backtest_with_level(items, churned, horizon_days, draws, seed, &Level::NONE)
 }
 
 /// [`backtest`] of [`forecast_with_level`].
@@ -322,7 +344,7 @@ pub fn backtest_with_level(
     horizon_days: i64,
     draws: usize,
     seed: u64,
-    level_sd: f64,
+    level: &Level,
 ) -> anyhow::Result<ForecastCheck> {
     ensure!(
         churned.len() == items.len(),
@@ -330,7 +352,7 @@ pub fn backtest_with_level(
         churned.len(),
         items.len()
     );
-    let book = forecast_with_level(items, horizon_days, draws, seed, level_sd).book;
+    let book = forecast_with_level(items, horizon_days, draws, seed, level).book;
     let realized_loss: f64 = (items.iter().zip(churned))
         .filter(|&(_, &c)| c)
         .map(|(e, _)| clean_arr(e.arr))
@@ -430,40 +452,6 @@ impl Level {
             })
             .collect()
     }
-}
-
-/// [`forecast_with_level`] on the probabilities scaled by the learned level, with its
-/// spread: the forecast a leader reads.
-pub fn forecast_calibrated(
-    items: &[Exposure<'_>],
-    horizon_days: i64,
-    draws: usize,
-    seed: u64,
-    level: &Level,
-) -> Forecast {
-    let mut f = forecast_with_level(&level.scaled(items), horizon_days, draws, seed, level.sd);
-    f.level_factor = level.factor;
-    f.level_periods = level.periods;
-    f
-}
-
-/// [`backtest_with_level`] of [`forecast_calibrated`].
-pub fn backtest_calibrated(
-    items: &[Exposure<'_>],
-    churned: &[bool],
-    horizon_days: i64,
-    draws: usize,
-    seed: u64,
-    level: &Level,
-) -> anyhow::Result<ForecastCheck> {
-    backtest_with_level(
-        &level.scaled(items),
-        churned,
-        horizon_days,
-        draws,
-        seed,
-        level.sd,
-    )
 }
 
 impl Forecast {
@@ -792,10 +780,10 @@ mod tests {
             sd: 0.0,
             periods: 4,
         };
-        let f = forecast_calibrated(&items, 90, 200, 1, &twice);
+        let f = forecast_with_level(&items, 90, 200, 1, &twice);
         assert!(close(f.book.expected_loss, 200.0), "{:?}", f.book);
         assert_eq!((f.level_factor, f.level_periods), (2.0, 4));
-        let c = backtest_calibrated(&items, &[true, false], 90, 200, 1, &twice).unwrap();
+        let c = backtest_with_level(&items, &[true, false], 90, 200, 1, &twice).unwrap();
         assert!(close(c.forecast.expected_loss, 200.0) && c.realized_loss == 100.0);
     }
 }

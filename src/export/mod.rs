@@ -32,6 +32,17 @@ where
     I: IntoIterator<Item = R>,
     R: IntoIterator<Item = String>,
 {
+    write_file(path, overwrite, |f| write_rows(f, headers, rows))
+}
+
+/// Write a file through a temp file in its folder (created if missing), synced and renamed
+/// into place: a failure leaves `path` as it was. Without `overwrite` an existing `path`
+/// is [`AlreadyExists`], also one that appears meanwhile. Returns what `write` returns.
+pub fn write_file<T>(
+    path: &Path,
+    overwrite: bool,
+    write: impl FnOnce(&std::fs::File) -> Result<T>,
+) -> Result<T> {
     if path.exists() && !overwrite {
         return Err(AlreadyExists(path.to_path_buf()).into());
     }
@@ -41,11 +52,11 @@ where
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = tempfile::Builder::new()
-        .prefix(".cge-export-")
+        .prefix(".cge-")
         .suffix(".tmp")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    let count = write_rows(tmp.as_file(), headers, rows)?;
+    let out = write(tmp.as_file())?;
     tmp.as_file().sync_all()?;
     if overwrite {
         tmp.persist(path)
@@ -61,7 +72,7 @@ where
             }
         })?;
     }
-    Ok(count)
+    Ok(out)
 }
 
 /// Write `headers` and `rows` as CSV (RFC 4180 quoting, every cell defused) to `out`.

@@ -357,7 +357,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
                     segment: "",
                 })
                 .collect();
-            let forecast_check = forecast::backtest_calibrated(
+            let forecast_check = forecast::backtest_with_level(
                 &exposures,
                 &ey,
                 plan.horizon,
@@ -577,7 +577,7 @@ pub fn run(ws: &mut Workspace, opts: &RunOptions, reporter: &Reporter) -> Result
             segment: context.segment(&s.account_id),
         })
         .collect();
-    let forecast = forecast::forecast_calibrated(
+    let forecast = forecast::forecast_with_level(
         &exposures,
         plan.horizon,
         forecast::DEFAULT_DRAWS,

@@ -3,6 +3,7 @@
 //! `assets/default-config.toml`. A bad file fails with the key and line at fault.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -242,21 +243,7 @@ pub fn save_me(path: &Path, me: Option<&str>) -> Result<()> {
     };
     let new = with_me(&old, me);
     Config::from_sources(Some((path.to_path_buf(), new.clone())), true)?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cge-config-")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, new.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::export::write_file(path, true, |mut f| Ok(f.write_all(new.as_bytes())?))
 }
 
 /// `text` with its top-level `me = ...` line replaced by `me` (removed for `None`), or a new

@@ -90,45 +90,39 @@ impl Iterator for Rows<'_> {
 /// of one field combine with OR). `--search` is the search of [`table`].
 pub fn filters(book: &Book, flags: &Filters) -> Vec<Filter> {
     let mut out = Vec::new();
-    let mut equal = |column: &'static str, label: &'static str, wanted: &Option<String>| {
-        let Some(w) = wanted else { return };
-        let w = w.trim();
-        let values: Vec<String> = book
+    // The book's values of `column` that `keep` the flag's text (lowercased, trimmed); no
+    // such value keeps the filter on the text itself, so the view is (rightly) empty.
+    let mut values_of = |column: &'static str,
+                         label: &'static str,
+                         flag: &Option<String>,
+                         keep: fn(&str, &str) -> bool| {
+        let Some(wanted) = flag.as_deref().map(|w| w.trim().to_lowercase()) else {
+            return;
+        };
+        let mut values: Vec<String> = book
             .distinct(column)
             .into_iter()
-            .filter(|v| v.eq_ignore_ascii_case(w))
+            .filter(|v| keep(&v.to_lowercase(), &wanted))
             .collect();
-        // No such value: keep the filter, so the view is (rightly) empty.
-        let values = if values.is_empty() {
-            vec![w.to_string()]
-        } else {
-            values
-        };
+        if values.is_empty() {
+            values.push(wanted);
+        }
         out.extend(values.into_iter().map(|value| Filter::Equals {
             column,
             label,
             value,
         }));
     };
-    equal("owner", "owner", &flags.owner);
-    equal("industry", "industry", &flags.industry);
-    equal("plan_tier", "plan", &flags.plan_tier);
-    if let Some(a) = &flags.action {
-        let a = a.trim().to_lowercase();
-        let mut actions: Vec<String> = book
-            .distinct("next_best_action")
-            .into_iter()
-            .filter(|v| v.to_lowercase().contains(&a))
-            .collect();
-        if actions.is_empty() {
-            actions.push(a);
-        }
-        out.extend(actions.into_iter().map(|value| Filter::Equals {
-            column: "next_best_action",
-            label: "next best action",
-            value,
-        }));
-    }
+    let same = |v: &str, w: &str| v == w;
+    values_of("owner", "owner", &flags.owner, same);
+    values_of("industry", "industry", &flags.industry, same);
+    values_of("plan_tier", "plan", &flags.plan_tier, same);
+    values_of(
+        "next_best_action",
+        "next best action",
+        &flags.action,
+        |v, w| v.contains(w),
+    );
     if let Some(m) = flags.min_arr {
         out.push(Filter::Compare {
             column: "total_arr",

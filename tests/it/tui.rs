@@ -79,6 +79,16 @@ pub(crate) fn exported_file(dir: &Path) -> PathBuf {
     files[0].clone()
 }
 
+/// After an export: the status says it is done, and the one CSV written in `dir`, open.
+pub(crate) fn exported_csv(a: &App, dir: &Path) -> csv::Reader<std::fs::File> {
+    assert!(
+        a.status.clone().unwrap().starts_with("exported"),
+        "{:?}",
+        a.status
+    );
+    csv::Reader::from_path(exported_file(dir)).unwrap()
+}
+
 /// The screen as text (TestBackend). Shared with the scored-book tests.
 pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
